@@ -1,0 +1,252 @@
+"""CastSlice's configuration: environment variables, read once at start (SPEC §8).
+
+Every setting has a default, a type and a clear error; a running server never meets a
+config error, so everything that can be checked is checked here.
+"""
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+from castslice.functions.rules import Rule, parse_rules
+
+PREFIX = "CASTSLICE_"
+DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
+_QUALIFIED_NAME = re.compile(
+    r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_PRESET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one line per problem, each naming variable, value and rule."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The effective configuration; build variants in tests with dataclasses.replace."""
+
+    source_resource: str = "nvidia.com/gpu"
+    target_resource: str = "nvidia.com/gpu-shared"
+    default_slices: int = 1
+    max_slices: int = 64
+    presets: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"training": 4, "inference": 2,
+                                                  "batch": 2, "dev": 1}))
+    on_invalid: Literal["warn", "deny"] = "warn"
+    exclude_namespaces: frozenset[str] = frozenset({"kube-system"})
+    namespace: str | None = None
+    rules: tuple[Rule, ...] = ()
+    max_body_bytes: int = 6 * 1024 * 1024
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    bind: str = "0.0.0.0:8443"
+    workers: int = 1
+    threads: int = 1
+    log_level: str = "info"
+    capture: str | None = None
+    gpu_hourly_cost: float | None = None
+    slices_per_gpu: int | None = None
+    drain_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], cpus: int = 1) -> "Config":
+        """Parse the environment; raise ConfigError listing every problem at once."""
+        read = _Reader(env)
+        max_slices = read.whole("MAX_SLICES", 64, 1, 10_000)
+        presets = read.parse("PRESETS", DEFAULT_PRESETS, lambda v: _presets(v, max_slices))
+        namespace = read.text("NAMESPACE") or None
+        excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", _name_list)
+        source = read.parse("SOURCE_RESOURCE", "nvidia.com/gpu", _resource_name)
+        target = read.parse("TARGET_RESOURCE", "nvidia.com/gpu-shared", _resource_name)
+        if source == target:
+            read.problem("TARGET_RESOURCE", target, "must differ from CASTSLICE_SOURCE_RESOURCE")
+        cert, key = read.text("TLS_CERT_FILE") or None, read.text("TLS_KEY_FILE") or None
+        if (cert is None) != (key is None):
+            read.problem("TLS_CERT_FILE" if cert is None else "TLS_KEY_FILE", "",
+                         "set both CASTSLICE_TLS_CERT_FILE and CASTSLICE_TLS_KEY_FILE, "
+                         "or neither for plain HTTP")
+        for name, path in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+            if path is not None and not os.access(path, os.R_OK):
+                read.problem(name, path, "must be a readable file")
+        config = cls(
+            source_resource=source,
+            target_resource=target,
+            default_slices=read.whole("DEFAULT_SLICES", 1, 1, max_slices),
+            max_slices=max_slices,
+            presets=MappingProxyType(presets),
+            on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
+            exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
+            namespace=namespace,
+            rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
+            max_body_bytes=read.whole("MAX_BODY_BYTES", 6 * 1024 * 1024, 1024, 1 << 30),
+            tls_cert_file=cert,
+            tls_key_file=key,
+            bind=read.parse("BIND", _default_bind(env), _bind),
+            workers=read.whole("WORKERS", max(1, cpus), 1, 256),
+            threads=read.whole("THREADS", 1, 1, 256),
+            log_level=read.choice("LOG_LEVEL", "info", _LOG_LEVELS),
+            capture=read.parse("CAPTURE", "", _capture) or None,
+            gpu_hourly_cost=read.parse("GPU_HOURLY_COST", "", _optional_price),
+            slices_per_gpu=read.parse("SLICES_PER_GPU", "", _optional_whole),
+            drain_seconds=read.parse("DRAIN_SECONDS", "5", _seconds),
+        )
+        if read.problems:
+            raise ConfigError(read.problems)
+        return config
+
+    def describe(self) -> dict[str, object]:
+        """The effective configuration as plain data, for `castslice config`."""
+        return {
+            f"{PREFIX}{name.upper()}": _plain(getattr(self, name))
+            for name in self.__dataclass_fields__
+        }
+
+
+class _Reader:
+    """Reads CASTSLICE_* variables, collecting problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.env.get(PREFIX + name, default)
+
+    def problem(self, name: str, value: str, allowed: str) -> None:
+        self.problems.append(f"{PREFIX}{name}={value!r}: {allowed}")
+
+    def parse(self, name: str, default: str, parser: Callable[[str], T]) -> T:
+        value = self.text(name, default)
+        try:
+            return parser(value)
+        except ValueError as error:
+            self.problem(name, value, str(error))
+            return parser(default)
+
+    def whole(self, name: str, default: int, low: int, high: int) -> int:
+        def parser(value: str) -> int:
+            if not re.fullmatch(r"\d+", value.strip()) or not low <= int(value) <= high:
+                raise ValueError(f"allowed: a whole number from {low} to {high}")
+            return int(value)
+        return self.parse(name, str(default), parser)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        def parser(value: str) -> str:
+            if value.strip().lower() not in allowed:
+                raise ValueError(f"allowed: {', '.join(allowed)}")
+            return value.strip().lower()
+        return self.parse(name, default, parser)
+
+
+def _presets(value: str, max_slices: int) -> dict[str, int]:
+    presets: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, count = item.partition("=")
+        name, count = name.strip(), count.strip()
+        if not _PRESET_NAME.fullmatch(name) or not count.isdigit() or not (
+            1 <= int(count) <= max_slices
+        ):
+            raise ValueError(f"entry {item!r} is not name=count (lowercase name, count "
+                             f"1 to {max_slices}); example: {DEFAULT_PRESETS}")
+        presets[name] = int(count)
+    if not presets:
+        raise ValueError(f"needs at least one name=count; example: {DEFAULT_PRESETS}")
+    return presets
+
+
+def _name_list(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if not _PRESET_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a namespace name; allowed: comma-separated names")
+    return names
+
+
+def _resource_name(value: str) -> str:
+    if not _QUALIFIED_NAME.fullmatch(value) or "/" not in value:
+        raise ValueError("allowed: an extended resource name such as nvidia.com/gpu-shared")
+    return value
+
+
+def _default_bind(env: Mapping[str, str]) -> str:
+    port = env.get("PORT", "").strip()
+    return f"0.0.0.0:{port}" if port else "0.0.0.0:8443"
+
+
+def _bind(value: str) -> str:
+    host, _, port = value.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("allowed: HOST:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8443")
+    return value.strip()
+
+
+def _capture(value: str) -> str:
+    value = value.strip()
+    if value and not re.fullmatch(r"file:///.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?",
+                                  value):
+        raise ValueError("allowed: file:///absolute/dir or s3://bucket/prefix")
+    return value
+
+
+def _optional_price(value: str) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        price = float(value)
+    except ValueError:
+        price = -1.0
+    if not 0 < price < 1e6:
+        raise ValueError("allowed: dollars per GPU-hour, a number above 0, e.g. 2.5")
+    return price
+
+
+def _optional_whole(value: str) -> int | None:
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= 10_000:
+        raise ValueError("allowed: a whole number from 1 to 10000")
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 600:
+        raise ValueError("allowed: seconds from 0 to 600, e.g. 5 or 0.5")
+    return seconds
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return [r.name if isinstance(r, Rule) else r for r in value]
+    return value
+
+
+def available_cpus() -> int:
+    """CPUs this container may use: the cgroup v2 quota when set, else the affinity mask."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as handle:
+            quota, period = handle.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cpus

@@ -1,0 +1,9 @@
+"""The annotations CastSlice reads and writes on a Pod's own metadata."""
+
+OPTIMIZE = "castops.io/optimize"
+SLICE_RATIO = "castops.io/slice-ratio"
+WORKLOAD_TYPE = "castops.io/workload-type"
+SLICED = "castops.io/sliced"
+
+AUDIT_KEY = "sliced"
+"""auditAnnotations key; the API server prefixes it with the webhook's name."""

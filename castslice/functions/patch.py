@@ -1,0 +1,101 @@
+"""The JSON Patch (RFC 6902) that turns whole GPUs into shared slices.
+
+Every op is computed from the object as received, never from a re-serialized model: a
+`remove` of a key that is not there makes the API server refuse the Pod outright, even
+with failurePolicy Ignore.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from castslice.functions.annotations import SLICED
+from castslice.functions.quantity import parse_quantity, whole_count
+from castslice.functions.reviews import PatchOp
+from castslice.functions.text import short, show
+
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+SECTIONS = ("limits", "requests")
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """The resource ops for one Pod, what they convert, and why anything was left alone."""
+
+    ops: tuple[PatchOp, ...]
+    gpus: int
+    warnings: tuple[str, ...]
+    already_sliced: bool
+
+
+def pointer(*parts: str | int) -> str:
+    """An RFC 6901 JSON Pointer: '~' becomes '~0' and '/' becomes '~1', in that order."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
+                      slices: int) -> Rewrite:
+    """Replace `source` with `target` x slices in every container's limits and requests.
+
+    A container is rewritten whole or not at all, so its requests keep equal to its limits
+    (Kubernetes requires that for extended resources).
+    """
+    ops: list[PatchOp] = []
+    warnings: list[str] = []
+    gpus, already = 0, False
+    spec = pod.get("spec")
+    for list_name in CONTAINER_LISTS:
+        containers = spec.get(list_name) if isinstance(spec, dict) else None
+        for index, container in enumerate(containers if isinstance(containers, list) else ()):
+            maps = _resource_maps(container)
+            holding = {s: m for s, m in maps.items() if source in m}
+            if not holding:
+                already = already or any(target in m for m in maps.values())
+                continue
+            counts = {s: whole_count(m[source]) for s, m in holding.items()}
+            problem = _problem(container, holding, counts, source, target)
+            if problem:
+                warnings.append(problem)
+                continue
+            if any(n is None for n in counts.values()):
+                continue  # a zero count: no GPU asked for, nothing to share
+            base = ("spec", list_name, index, "resources")
+            for section, count in counts.items():
+                assert count is not None
+                ops.append({"op": "remove", "path": pointer(*base, section, source)})
+                ops.append({"op": "add", "path": pointer(*base, section, target),
+                            "value": str(count * slices)})
+            gpus += max(n for n in counts.values() if n is not None)
+    return Rewrite(tuple(ops), gpus, tuple(warnings), already)
+
+
+def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
+    """The op that records `text` under castops.io/sliced, creating annotations if absent."""
+    metadata = pod.get("metadata")
+    if not isinstance(metadata, dict):
+        return {"op": "add", "path": "/metadata", "value": {"annotations": {SLICED: text}}}
+    if not isinstance(metadata.get("annotations"), dict):
+        return {"op": "add", "path": "/metadata/annotations", "value": {SLICED: text}}
+    return {"op": "add", "path": pointer("metadata", "annotations", SLICED), "value": text}
+
+
+def _resource_maps(container: object) -> dict[str, dict[str, Any]]:
+    resources = container.get("resources") if isinstance(container, dict) else None
+    if not isinstance(resources, dict):
+        return {}
+    return {s: resources[s] for s in SECTIONS if isinstance(resources.get(s), dict)}
+
+
+def _problem(container: dict[str, Any], holding: dict[str, dict[str, Any]],
+             counts: dict[str, int | None], source: str, target: str) -> str | None:
+    name = show(container.get("name", "?"), 40)
+    both = [s for s, m in holding.items() if target in m]
+    if both:
+        return short(f"container {name} has both {source} and {target} in {both[0]}; "
+                     "left unchanged")
+    for section, count in counts.items():
+        value = holding[section][source]
+        if count is None and parse_quantity(value) != 0:
+            return short(f"container {name} {section} {source}={show(value)} is not a whole "
+                         "number; left unchanged")
+    return None

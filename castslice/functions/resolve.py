@@ -1,0 +1,83 @@
+"""Who opts in, and how many slices per GPU (SPEC §2.2-§2.4). Most specific wins."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from castslice.config import Config
+from castslice.functions.annotations import OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
+from castslice.functions.rules import Rule
+from castslice.functions.text import short, show
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A resolved value and the one thing that decided it, in words for the annotation."""
+
+    value: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """An annotation value that cannot be used, and what would be allowed instead."""
+
+    annotation: str
+    value: object
+    allowed: str
+
+    def warning(self) -> str:
+        return short(f"{self.annotation}={show(self.value)} ignored: {self.allowed}")
+
+    def denial(self) -> str:
+        return f"{self.annotation}={show(self.value)} is not valid: {self.allowed}"
+
+
+def opt_in(annotations: Mapping[str, object], rule: Rule | None) -> tuple[bool | None, str]:
+    """True/False when the Pod's annotation or a rule decides, None when nothing does.
+
+    The second item says who decided; an odd annotation value falls through to the rules.
+    """
+    value = annotations.get(OPTIMIZE)
+    if value in ("true", "false"):
+        return value == "true", f"{OPTIMIZE}={value}"
+    if rule is not None:
+        return rule.optimize, f"rule {rule.name}"
+    return None, ""
+
+
+def odd_optimize(annotations: Mapping[str, object]) -> str | None:
+    """The warning for an optimize value other than "true"/"false", e.g. "True" or "yes"."""
+    value = annotations.get(OPTIMIZE, "true")
+    if value in ("true", "false"):
+        return None
+    return short(f'{OPTIMIZE}={show(value)} ignored: only "true" or "false" count')
+
+
+def slices(annotations: Mapping[str, object], rule: Rule | None,
+           config: Config) -> tuple[Choice, tuple[Invalid, ...]]:
+    """slice-ratio annotation > workload-type annotation > rule > CASTSLICE_DEFAULT_SLICES."""
+    invalid: list[Invalid] = []
+    found: list[Choice] = []
+    if SLICE_RATIO in annotations:
+        ratio = annotations[SLICE_RATIO]
+        if isinstance(ratio, str) and ratio.isascii() and ratio.isdigit() and (
+            1 <= int(ratio) <= config.max_slices
+        ) and not ratio.startswith("0"):
+            found.append(Choice(int(ratio), f"{SLICE_RATIO}={ratio}"))
+        else:
+            invalid.append(Invalid(SLICE_RATIO, ratio,
+                                   f"use a whole number from 1 to {config.max_slices}"))
+    if WORKLOAD_TYPE in annotations:
+        kind = annotations[WORKLOAD_TYPE]
+        if isinstance(kind, str) and kind in config.presets:
+            found.append(Choice(config.presets[kind], f"{WORKLOAD_TYPE}={kind}"))
+        else:
+            invalid.append(Invalid(WORKLOAD_TYPE, kind,
+                                   f"use one of {', '.join(config.presets)}"))
+    if rule is not None and rule.slice_ratio is not None:
+        found.append(Choice(rule.slice_ratio, f"rule {rule.name}"))
+    elif rule is not None and rule.workload_type is not None:
+        found.append(Choice(config.presets[rule.workload_type],
+                            f"rule {rule.name} ({rule.workload_type})"))
+    found.append(Choice(config.default_slices, "default"))
+    return found[0], tuple(invalid)

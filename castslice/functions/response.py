@@ -1,0 +1,24 @@
+"""The AdmissionReview answer, in the apiVersion that was asked (SPEC §2)."""
+
+import base64
+
+import orjson
+
+from castslice.functions.annotations import AUDIT_KEY
+from castslice.functions.decide import Decision
+from castslice.functions.reviews import AdmissionResponse, AdmissionReviewResponse
+
+
+def build_response(*, api_version: str, uid: str, decision: Decision) -> AdmissionReviewResponse:
+    """Allowed unless denied; patchType and patch only when something changes."""
+    response: AdmissionResponse = {"uid": uid, "allowed": decision.outcome != "deny"}
+    if decision.outcome == "patch":
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(orjson.dumps(decision.patch)).decode("ascii")
+        response["auditAnnotations"] = {AUDIT_KEY: decision.message}
+    if decision.outcome == "deny":
+        response["status"] = {"code": 400, "message": decision.message,
+                              "status": "Failure", "reason": "BadRequest"}
+    if decision.warnings:
+        response["warnings"] = [w.text for w in decision.warnings]
+    return {"apiVersion": api_version, "kind": "AdmissionReview", "response": response}

@@ -1,0 +1,61 @@
+"""The AdmissionReview wire format, in one place.
+
+Shapes follow `admission.k8s.io/v1` (v1beta1 is identical on the fields used here):
+https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request
+"""
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+
+
+class GroupVersionKind(TypedDict):
+    group: str
+    version: str
+    kind: str
+
+
+class AdmissionRequest(TypedDict):
+    uid: str
+    kind: GroupVersionKind
+    operation: str
+    namespace: NotRequired[str]
+    name: NotRequired[str]
+    subResource: NotRequired[str]
+    dryRun: NotRequired[bool]
+    object: NotRequired[dict[str, Any]]
+
+
+class AdmissionReview(TypedDict):
+    apiVersion: str
+    kind: Literal["AdmissionReview"]
+    request: AdmissionRequest
+
+
+class Status(TypedDict):
+    code: int
+    message: str
+    status: Literal["Failure"]
+    reason: str
+
+
+class AdmissionResponse(TypedDict):
+    uid: str
+    allowed: bool
+    patchType: NotRequired[Literal["JSONPatch"]]
+    patch: NotRequired[str]
+    warnings: NotRequired[list[str]]
+    auditAnnotations: NotRequired[dict[str, str]]
+    status: NotRequired[Status]
+
+
+class AdmissionReviewResponse(TypedDict):
+    apiVersion: str
+    kind: Literal["AdmissionReview"]
+    response: AdmissionResponse
+
+
+class PatchOp(TypedDict):
+    op: Literal["add", "remove"]
+    path: str
+    value: NotRequired[Any]

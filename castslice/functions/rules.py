@@ -1,0 +1,155 @@
+"""Opt-in rules that need no annotation: namespaces and label selectors (SPEC §4).
+
+Label selectors follow Kubernetes semantics:
+https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resource-based-requirements
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+import yaml
+
+_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+_RULE_KEYS = ("name", "namespaces", "matchLabels", "matchExpressions", "optimize",
+              "workloadType", "sliceRatio")
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    key: str
+    operator: str
+    values: frozenset[str]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "Exists":
+            return present
+        if self.operator == "DoesNotExist":
+            return not present
+        inside = present and labels[self.key] in self.values
+        return inside if self.operator == "In" else not inside
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    namespaces: tuple[str, ...]
+    requirements: tuple[Requirement, ...]
+    optimize: bool
+    workload_type: str | None = None
+    slice_ratio: int | None = None
+
+    def matches(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """True when the Pod's namespace and labels both satisfy this rule."""
+        if self.namespaces and not any(fnmatchcase(namespace, p) for p in self.namespaces):
+            return False
+        return all(r.matches(labels) for r in self.requirements)
+
+
+def first_match(rules: Sequence[Rule], namespace: str, labels: Mapping[str, str]) -> Rule | None:
+    """The first rule that matches: order in CASTSLICE_RULES is priority."""
+    return next((rule for rule in rules if rule.matches(namespace, labels)), None)
+
+
+def parse_rules(text: str, presets: Mapping[str, int], max_slices: int) -> tuple[Rule, ...]:
+    """Rules from YAML or JSON text; ValueError lists every problem found.
+
+    JSON is YAML, but a JSON error message is clearer for text that starts with '['.
+    """
+    if not text.strip():
+        return ()
+    try:
+        data = json.loads(text) if text.lstrip().startswith("[") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise ValueError(f"not valid YAML or JSON ({_one_line(error)})") from None
+    if not isinstance(data, list):
+        raise ValueError("must be a list of rules")
+    problems: list[str] = []
+    rules = [_parse_rule(i, item, presets, max_slices, problems) for i, item in enumerate(data)]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(r for r in rules if r is not None)
+
+
+def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: int,
+                problems: list[str]) -> Rule | None:
+    where = f"rule {index + 1}"
+    if not isinstance(item, dict):
+        problems.append(f"{where}: must be a mapping")
+        return None
+    before = len(problems)
+    unknown = sorted(set(map(str, item)) - set(_RULE_KEYS))
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(_RULE_KEYS)}")
+    name = item.get("name", where)
+    namespaces = _strings(item.get("namespaces", []), f"{where}.namespaces", problems)
+    requirements = _requirements(item, where, problems)
+    optimize = item.get("optimize", True)
+    if not isinstance(optimize, bool):
+        problems.append(f"{where}.optimize: {optimize!r} is not true or false")
+    workload_type, slice_ratio = item.get("workloadType"), item.get("sliceRatio")
+    if workload_type is not None and slice_ratio is not None:
+        problems.append(f"{where}: set workloadType or sliceRatio, not both")
+    if workload_type is not None and workload_type not in presets:
+        problems.append(f"{where}.workloadType: {workload_type!r} is not one of "
+                        f"{', '.join(presets)}")
+    if slice_ratio is not None and not (
+        type(slice_ratio) is int and 1 <= slice_ratio <= max_slices
+    ):
+        problems.append(f"{where}.sliceRatio: {slice_ratio!r} is not a whole number "
+                        f"from 1 to {max_slices}")
+    if len(problems) > before:
+        return None
+    return Rule(str(name), tuple(namespaces), requirements, optimize,
+                workload_type, slice_ratio)
+
+
+def _requirements(item: dict[str, Any], where: str,
+                  problems: list[str]) -> tuple[Requirement, ...]:
+    labels = item.get("matchLabels", {})
+    expressions = item.get("matchExpressions", [])
+    found: list[Requirement] = []
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        problems.append(f"{where}.matchLabels: must map label names to string values")
+    else:
+        found += [Requirement(k, "In", frozenset([v])) for k, v in labels.items()]
+    if not isinstance(expressions, list):
+        problems.append(f"{where}.matchExpressions: must be a list")
+        return tuple(found)
+    for i, expression in enumerate(expressions):
+        requirement = _requirement(expression, f"{where}.matchExpressions[{i}]", problems)
+        if requirement is not None:
+            found.append(requirement)
+    return tuple(found)
+
+
+def _requirement(expression: Any, where: str, problems: list[str]) -> Requirement | None:
+    if not isinstance(expression, dict) or not isinstance(expression.get("key"), str):
+        problems.append(f"{where}: needs a string 'key'")
+        return None
+    operator = expression.get("operator")
+    if operator not in _OPERATORS:
+        problems.append(f"{where}.operator: {operator!r} is not one of {', '.join(_OPERATORS)}")
+        return None
+    values = _strings(expression.get("values", []), f"{where}.values", problems)
+    if operator in ("In", "NotIn") and not values:
+        problems.append(f"{where}: operator {operator} needs a non-empty 'values' list")
+    if operator in ("Exists", "DoesNotExist") and values:
+        problems.append(f"{where}: operator {operator} takes no 'values'")
+    return Requirement(expression["key"], operator, frozenset(values))
+
+
+def _strings(value: Any, where: str, problems: list[str]) -> list[str]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    problems.append(f"{where}: must be a list of strings")
+    return []
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,17 @@
+"""Short, safe human text for warnings and annotations."""
+
+import json
+
+MAX_WARNING = 120
+"""The API server may cut longer warnings (k8s.io/apiserver/pkg/warning)."""
+
+
+def show(value: object, limit: int = 24) -> str:
+    """A user-supplied value quoted as JSON (control characters escaped), cut to `limit`."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= limit else text[: limit - 4] + '..."'
+
+
+def short(text: str) -> str:
+    """`text` cut to what a warning may hold."""
+    return text if len(text) <= MAX_WARNING else text[: MAX_WARNING - 3] + "..."
