@@ -1,0 +1,182 @@
+"""The `castslice` command line (SPEC §5). Errors are one line on stderr, never a traceback."""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import orjson
+import yaml
+
+from castslice import __version__, events
+from castslice.config import Config, ConfigError, available_cpus
+from castslice.functions.admit import InvalidReview, admit
+
+EXIT_CHANGED, EXIT_CONFIG = 1, 2
+
+
+class Failure(Exception):
+    """A problem with the user's input: printed as one line, exit code 1."""
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    env = os.environ if env is None else env
+    try:
+        command: Callable[[argparse.Namespace, Mapping[str, str]], int] = args.command
+        return command(args, env)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"castslice: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Failure as error:
+        print(f"castslice: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="castslice", description=(
+        "Rewrite whole-GPU requests into shared GPU slices at Pod admission."))
+    parser.add_argument("--version", action="version", version=f"castslice {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[..., int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(command=run)
+        return sub
+
+    command("serve", serve, "serve /mutate over HTTPS (or HTTP) with the environment's config")
+    command("config", show_config, "validate the environment and print the effective config")
+    command("review", review, "answer one AdmissionReview (JSON or YAML) as the server would"
+            ).add_argument("file", nargs="?", default="-", help="path, or - for stdin")
+    mutate_cmd = command("mutate", mutate, "preview manifests as their Pods would be admitted")
+    mutate_cmd.add_argument("file", nargs="?", default="-", help="path, or - for stdin")
+    mutate_cmd.add_argument("--namespace", default="default",
+                            help="namespace for manifests that name none (default: default)")
+    replay_cmd = command("replay", replay, "replay golden events; exit 1 if any answer changed")
+    replay_cmd.add_argument("dir", nargs="?", default="events", help="directory of cases")
+    replay_cmd.add_argument("--update", action="store_true",
+                            help="rewrite the expected answers instead of comparing")
+    return parser
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    return Config.from_env(env, available_cpus())
+
+
+def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = load_config(env)
+    metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="castslice-metrics-")
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by prometheus_client at import
+    from castslice.handler.server import Server
+
+    Server(config, metrics_dir).run()
+    return 0
+
+
+def show_config(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    print(events.dumps(load_config(env).describe()), end="")
+    return 0
+
+
+def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = load_config(env)
+    try:
+        answer = admit(_read_one(args.file), config)
+    except InvalidReview as error:
+        raise Failure(f"{args.file}: {error}") from None
+    sys.stdout.buffer.write(orjson.dumps(answer.response) + b"\n")
+    return 0
+
+
+def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.manifests import preview
+
+    config = load_config(env)
+    documents = [d for d in _yaml_documents(args.file) if d is not None]
+    denied = 0
+    output = []
+    for item in preview(documents, config, args.namespace):
+        for warning in item.warnings:
+            print(f"castslice: {item.label}: warning: {warning}", file=sys.stderr)
+        if item.denied:
+            denied += 1
+            print(f"castslice: {item.label}: denied: {item.denied}", file=sys.stderr)
+        output.append(item.document)
+    yaml.safe_dump_all(output, sys.stdout, sort_keys=False)
+    return 1 if denied else 0
+
+
+def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        raise Failure(f"{directory}: not a directory of events")
+    try:
+        cases = events.load_cases(directory)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    changed = 0
+    for case in cases:
+        actual = _replay_one(case, env)
+        difference = events.diff(case, actual)
+        if difference and args.update:
+            events.write(case, actual)
+            print(f"updated {case.path}")
+        elif difference:
+            changed += 1
+            print(difference)
+    print(f"{len(cases)} events, {len(cases) - changed} unchanged, {changed} changed")
+    return EXIT_CHANGED if changed else 0
+
+
+def _replay_one(case: events.Case, env: Mapping[str, str]) -> Any:
+    try:
+        return events.answer(case, env)
+    except ConfigError as error:
+        raise Failure(f"{case.path}: env: {'; '.join(error.problems)}") from None
+    except InvalidReview as error:
+        raise Failure(f"{case.path}: request: {error}") from None
+
+
+def _read_text(file: str) -> str:
+    try:
+        return sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Failure(f"cannot read {file}: {getattr(error, 'strerror', None) or error}"
+                      ) from None
+
+
+def _read_one(file: str) -> Any:
+    """One JSON or YAML document (JSON first: it is what the API server sends)."""
+    text = _read_text(file)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise Failure(f"{file}: neither JSON nor YAML: {' '.join(str(error).split())}"
+                      ) from None
+
+
+def _yaml_documents(file: str) -> list[Any]:
+    text = _read_text(file)
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        raise Failure(f"{file}: not valid YAML: {' '.join(str(error).split())}") from None
+
+
+def run() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Golden events: recorded AdmissionReviews with the answer CastSlice must give (SPEC §6).
+
+One case per file, `events/<what-it-shows>.json`:
+  description  what the case shows, in a sentence
+  env          CASTSLICE_* variables for this case, layered over the replaying environment
+  request      the AdmissionReview as the API server sent it
+  expected     the answer, with `patch` shown decoded (the wire form is base64 of it)
+"""
+
+import base64
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from castslice.config import Config
+from castslice.functions.admit import admit
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    path: Path
+    description: str
+    env: Mapping[str, str]
+    request: Any
+    expected: Any
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def load_cases(directory: Path) -> list[Case]:
+    """Every case in `directory`, by name; ValueError names a file that is not a case."""
+    cases = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = orjson.loads(path.read_bytes())
+            cases.append(Case(path, data.get("description", ""), data.get("env", {}),
+                              data["request"], data["expected"]))
+        except (orjson.JSONDecodeError, KeyError, AttributeError) as error:
+            raise ValueError(f"{path}: not a golden case ({error})") from None
+    return cases
+
+
+def readable(response: Any) -> Any:
+    """The response with its patch decoded, as golden files show it."""
+    answer = response.get("response", {})
+    if "patch" not in answer:
+        return response
+    patch = orjson.loads(base64.b64decode(answer["patch"]))
+    return response | {"response": answer | {"patch": patch}}
+
+
+def answer(case: Case, base_env: Mapping[str, str]) -> Any:
+    """What the current code and config answer to the case's request, in readable form."""
+    config = Config.from_env({**base_env, **case.env})
+    return readable(admit(case.request, config).response)
+
+
+def diff(case: Case, actual: Any) -> str:
+    """A unified diff from expected to actual; empty when they agree."""
+    if actual == case.expected:
+        return ""
+    before, after = dumps(case.expected).splitlines(), dumps(actual).splitlines()
+    return "\n".join(difflib.unified_diff(before, after, f"{case.name} expected",
+                                         f"{case.name} actual", lineterm=""))
+
+
+def write(case: Case, expected: Any) -> None:
+    """Rewrite the case file with a new expected answer (only `replay --update` does)."""
+    data = {"description": case.description, "env": dict(case.env),
+            "request": case.request, "expected": expected}
+    case.path.write_text(dumps(data))
+
+
+def dumps(data: Any) -> str:
+    """Sorted keys, indent 2, trailing newline: stable diffs for people."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

@@ -1,0 +1,1 @@
+"""Transport: the Falcon app, the gunicorn server and TLS. Thin by design."""

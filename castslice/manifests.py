@@ -1,0 +1,93 @@
+"""`castslice mutate`: Kubernetes manifests as the Pods they create would be admitted.
+
+Each Pod, or each workload's pod template, goes through the same admit() as the server,
+wrapped in the AdmissionReview the API server would send, and the patch is applied with
+an RFC 6902 implementation, exactly as the API server applies it.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jsonpatch
+
+from castslice.config import Config
+from castslice.events import readable
+from castslice.functions.admit import admit
+
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """One manifest as admitted, with what CastSlice said about it."""
+
+    document: Any
+    label: str
+    warnings: tuple[str, ...] = ()
+    denied: str = ""
+
+
+def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Preview]:
+    """Every document, Pods and pod templates mutated; other kinds untouched."""
+    for index, document in enumerate(documents):
+        if not isinstance(document, dict):
+            continue
+        kind = document.get("kind")
+        metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+        label = f"{kind}/{metadata.get('name', index)}"
+        if kind == "Pod":
+            yield _admit_pod(document, document, (), config,
+                             metadata.get("namespace", namespace), label, index)
+        elif kind in TEMPLATE_PATHS:
+            template = _get(document, TEMPLATE_PATHS[kind])
+            if not isinstance(template, dict):
+                yield Preview(document, label)
+                continue
+            pod = {"apiVersion": "v1", "kind": "Pod", **template}
+            yield _admit_pod(document, pod, TEMPLATE_PATHS[kind], config,
+                             metadata.get("namespace", namespace), label, index)
+        else:
+            yield Preview(document, label)
+
+
+def _admit_pod(document: dict[str, Any], pod: dict[str, Any], where: tuple[str, ...],
+               config: Config, namespace: str, label: str, index: int) -> Preview:
+    review = {
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": f"preview-{index}", "kind": {"group": "", "version": "v1",
+                                                        "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "operation": "CREATE", "namespace": namespace, "object": pod},
+    }
+    response = readable(admit(review, config).response)["response"]
+    warnings = tuple(response.get("warnings", ()))
+    if not response["allowed"]:
+        return Preview(document, label, warnings, response["status"]["message"])
+    if "patch" not in response:
+        return Preview(document, label, warnings)
+    admitted = jsonpatch.apply_patch(pod, response["patch"])
+    if not where:
+        return Preview(admitted, label, warnings)
+    template = {k: v for k, v in admitted.items() if k not in ("apiVersion", "kind")}
+    return Preview(_replace(document, where, template), label, warnings)
+
+
+def _get(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _replace(data: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of `data` with `value` at `path`; the input is not changed."""
+    head, *rest = path
+    return {**data, head: _replace(data[head], tuple(rest), value) if rest else value}
