@@ -125,17 +125,19 @@ def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         cases = events.load_cases(directory)
     except ValueError as error:
         raise Failure(str(error)) from None
-    changed = 0
+    changed = updated = 0
     for case in cases:
         actual = _replay_one(case, env)
         difference = events.diff(case, actual)
         if difference and args.update:
             events.write(case, actual)
+            updated += 1
             print(f"updated {case.path}")
         elif difference:
             changed += 1
             print(difference)
-    print(f"{len(cases)} events, {len(cases) - changed} unchanged, {changed} changed")
+    print(f"{len(cases)} events, {len(cases) - changed - updated} unchanged, "
+          f"{changed} changed, {updated} updated")
     return EXIT_CHANGED if changed else 0
 
 

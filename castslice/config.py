@@ -127,7 +127,8 @@ class _Reader:
         self.problems.append(f"{PREFIX}{name}={value!r}: {allowed}")
 
     def parse(self, name: str, default: str, parser: Callable[[str], T]) -> T:
-        value = self.text(name, default)
+        """An empty or blank variable counts as unset, as Kubernetes env often leaves them."""
+        value = self.text(name).strip() or default
         try:
             return parser(value)
         except ValueError as error:
@@ -136,7 +137,7 @@ class _Reader:
 
     def whole(self, name: str, default: int, low: int, high: int) -> int:
         def parser(value: str) -> int:
-            if not re.fullmatch(r"\d+", value.strip()) or not low <= int(value) <= high:
+            if not _is_whole(value) or not low <= int(value) <= high:
                 raise ValueError(f"allowed: a whole number from {low} to {high}")
             return int(value)
         return self.parse(name, str(default), parser)
@@ -149,12 +150,17 @@ class _Reader:
         return self.parse(name, default, parser)
 
 
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() and int() also accept "²" and "١"."""
+    return re.fullmatch(r"[0-9]+", text.strip()) is not None
+
+
 def _presets(value: str, max_slices: int) -> dict[str, int]:
     presets: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         name, _, count = item.partition("=")
         name, count = name.strip(), count.strip()
-        if not _PRESET_NAME.fullmatch(name) or not count.isdigit() or not (
+        if not _PRESET_NAME.fullmatch(name) or not _is_whole(count) or not (
             1 <= int(count) <= max_slices
         ):
             raise ValueError(f"entry {item!r} is not name=count (lowercase name, count "
@@ -186,7 +192,7 @@ def _default_bind(env: Mapping[str, str]) -> str:
 
 def _bind(value: str) -> str:
     host, _, port = value.strip().rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not host or not _is_whole(port) or not 1 <= int(port) <= 65535:
         raise ValueError("allowed: HOST:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8443")
     return value.strip()
 
@@ -214,7 +220,7 @@ def _optional_price(value: str) -> float | None:
 def _optional_whole(value: str) -> int | None:
     if not value.strip():
         return None
-    if not value.strip().isdigit() or not 1 <= int(value) <= 10_000:
+    if not _is_whole(value) or not 1 <= int(value) <= 10_000:
         raise ValueError("allowed: a whole number from 1 to 10000")
     return int(value)
 

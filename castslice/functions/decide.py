@@ -66,8 +66,9 @@ def decide(request: AdmissionRequest, config: Config) -> Decision:
     if not rewrite.ops:
         reason = "already-sliced" if rewrite.already_sliced else "no-gpu"
         return Decision("skip", reason, warnings=warnings, slices=choice.value)
-    message = (f"{config.source_resource} -> {config.target_resource}: {rewrite.gpus} GPU x "
-               f"{choice.value} slices ({choice.by}; opted in by {by})")
+    message = (f"{config.source_resource} x{rewrite.gpus} -> {config.target_resource} "
+               f"x{rewrite.gpus * choice.value} ({choice.value} per GPU by {choice.by}; "
+               f"opted in by {by})")
     return Decision("patch", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
                     choice.value, rewrite.gpus, message)
 

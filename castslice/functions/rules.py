@@ -76,7 +76,7 @@ def parse_rules(text: str, presets: Mapping[str, int], max_slices: int) -> tuple
 
 def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: int,
                 problems: list[str]) -> Rule | None:
-    where = f"rule {index + 1}"
+    where = f"rule #{index + 1}"
     if not isinstance(item, dict):
         problems.append(f"{where}: must be a mapping")
         return None

@@ -1,0 +1,241 @@
+"""The decision rules of SPEC §2, one behaviour per test."""
+
+import dataclasses
+
+import pytest
+
+from castslice.config import Config
+from castslice.functions.admit import InvalidReview, admit
+from castslice.functions.rules import parse_rules
+from tests.kube import admitted_pod, assert_valid_pod, gpu_container, patch_of, pod_review
+
+ON = {"castops.io/optimize": "true"}
+CONFIG = Config()
+
+
+def answer(review, config=CONFIG):
+    return admit(review, config).response
+
+
+def shared(review, config=CONFIG, index=0):
+    """The admitted Pod's first container resources, after the API server applied the patch."""
+    pod = admitted_pod(review, answer(review, config))
+    assert_valid_pod(pod)
+    return pod["spec"]["containers"][index]["resources"]
+
+
+def with_rules(text, **changes):
+    config = dataclasses.replace(CONFIG, **changes)
+    return dataclasses.replace(config, rules=parse_rules(text, config.presets, config.max_slices))
+
+
+def test_opted_in_pod_gets_default_one_slice_in_limits_and_requests():
+    resources = shared(pod_review(ON))
+    assert resources["limits"] == {"cpu": "1", "nvidia.com/gpu-shared": "1"}
+    assert resources["requests"] == {"cpu": "1", "nvidia.com/gpu-shared": "1"}
+
+
+def test_slice_ratio_beats_workload_type():
+    resources = shared(pod_review({**ON, "castops.io/slice-ratio": "8",
+                                   "castops.io/workload-type": "training"}))
+    assert resources["limits"]["nvidia.com/gpu-shared"] == "8"
+
+
+@pytest.mark.parametrize(("kind", "slices"), [("training", "4"), ("inference", "2"),
+                                              ("batch", "2"), ("dev", "1")])
+def test_workload_type_presets(kind, slices):
+    resources = shared(pod_review({**ON, "castops.io/workload-type": kind}))
+    assert resources["requests"]["nvidia.com/gpu-shared"] == slices
+
+
+def test_gpu_count_multiplies_slices():
+    review = pod_review({**ON, "castops.io/slice-ratio": "3"},
+                        containers=[gpu_container("main", "2")])
+    assert shared(review)["limits"]["nvidia.com/gpu-shared"] == "6"
+
+
+def test_patch_names_the_escaped_json_pointer():
+    ops = patch_of(answer(pod_review(ON)))
+    assert ops[:2] == [
+        {"op": "remove", "path": "/spec/containers/0/resources/limits/nvidia.com~1gpu"},
+        {"op": "add", "path": "/spec/containers/0/resources/limits/nvidia.com~1gpu-shared",
+         "value": "1"}]
+
+
+def test_tilde_in_resource_names_is_escaped_before_slash():
+    config = dataclasses.replace(CONFIG, source_resource="example.com/g~pu")
+    review = pod_review(ON, containers=[gpu_container("main", "1", "example.com/g~pu")])
+    assert patch_of(answer(review, config))[0]["path"].endswith("/example.com~1g~0pu")
+    assert "example.com/g~pu" not in shared(review, config)["limits"]
+
+
+def test_not_opted_in_pod_gets_no_patch_and_no_patch_type():
+    response = answer(pod_review({"team": "vision"}))["response"]
+    assert response == {"uid": "0b5e3c1e-0000-4000-8000-000000000001", "allowed": True}
+
+
+@pytest.mark.parametrize("value", ["True", "yes", "1", "TRUE", ""])
+def test_odd_optimize_value_is_absent_with_a_warning(value):
+    response = answer(pod_review({"castops.io/optimize": value}))["response"]
+    assert "patch" not in response
+    assert response["warnings"] == [
+        f'castops.io/optimize="{value}" ignored: only "true" or "false" count']
+
+
+def test_annotation_false_beats_an_opting_in_rule():
+    config = with_rules('[{"namespaces": ["ml"]}]')
+    assert "patch" not in answer(pod_review({"castops.io/optimize": "false"}), config)["response"]
+    assert "patch" in answer(pod_review({}), config)["response"]
+
+
+def test_rule_ratio_applies_when_pod_opted_in_by_annotation():
+    config = with_rules('[{"namespaces": ["ml"], "sliceRatio": 5, "optimize": false}]')
+    assert shared(pod_review(ON), config)["limits"]["nvidia.com/gpu-shared"] == "5"
+
+
+def test_rule_workload_type_uses_the_presets():
+    config = with_rules('[{"matchLabels": {"app": "trainer"}, "workloadType": "training"}]')
+    assert shared(pod_review(None), config)["limits"]["nvidia.com/gpu-shared"] == "4"
+
+
+def test_default_slices_apply_when_nothing_else_decides():
+    config = dataclasses.replace(CONFIG, default_slices=3)
+    assert shared(pod_review(ON), config)["limits"]["nvidia.com/gpu-shared"] == "3"
+
+
+@pytest.mark.parametrize("ratio", ["0", "-1", "1.5", "abc", " 2", "65", "02", "", "²", "1e1"])
+def test_invalid_slice_ratio_warns_and_falls_to_the_next_level(ratio):
+    review = pod_review({**ON, "castops.io/slice-ratio": ratio,
+                         "castops.io/workload-type": "inference"})
+    response = answer(review)["response"]
+    (warning,) = response["warnings"]
+    assert warning.startswith("castops.io/slice-ratio=") and "1 to 64" in warning
+    assert shared(review)["limits"]["nvidia.com/gpu-shared"] == "2"
+
+
+def test_unknown_workload_type_warns_with_the_allowed_names():
+    response = answer(pod_review({**ON, "castops.io/workload-type": "gaming"}))["response"]
+    assert response["warnings"] == [
+        'castops.io/workload-type="gaming" ignored: use one of training, inference, batch, dev']
+    assert "patch" in response
+
+
+def test_deny_policy_refuses_invalid_values_with_400():
+    config = dataclasses.replace(CONFIG, on_invalid="deny")
+    response = answer(pod_review({**ON, "castops.io/slice-ratio": "abc"}), config)["response"]
+    assert response["allowed"] is False and "patch" not in response
+    assert response["status"] == {
+        "code": 400, "status": "Failure", "reason": "BadRequest",
+        "message": 'castops.io/slice-ratio="abc" is not valid: use a whole number from 1 to 64'}
+
+
+def test_deny_policy_ignores_pods_that_did_not_opt_in():
+    config = dataclasses.replace(CONFIG, on_invalid="deny")
+    review = pod_review({"castops.io/optimize": "false", "castops.io/slice-ratio": "abc"})
+    assert answer(review, config)["response"]["allowed"] is True
+
+
+def test_warnings_never_exceed_120_characters():
+    review = pod_review({**ON, "castops.io/slice-ratio": "x" * 500,
+                         "castops.io/workload-type": "y" * 500},
+                        containers=[gpu_container("c" * 63, "0.5")])
+    config = dataclasses.replace(CONFIG, presets={f"preset-{i}": 1 for i in range(40)})
+    warnings = answer(review, config)["response"]["warnings"]
+    assert len(warnings) == 3 and all(len(w) <= 120 for w in warnings)
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"operation": "UPDATE"}, "not-create"),
+    ({"operation": "DELETE"}, "not-create"),
+    ({"subResource": "status"}, "subresource"),
+    ({"kind": {"group": "apps", "version": "v1", "kind": "Deployment"}}, "not-a-pod"),
+    ({"kind": {"group": "", "version": "v1", "kind": "Service"}}, "not-a-pod"),
+    ({"namespace": "kube-system"}, "excluded-namespace"),
+    ({"object": None}, "no-object"),
+])
+def test_passes_through_untouched(change, reason):
+    review = pod_review(ON)
+    review["request"].update(change)
+    admission = admit(review, CONFIG)
+    assert admission.decision.reason == reason
+    assert admission.response["response"] == {"uid": review["request"]["uid"], "allowed": True}
+
+
+def test_already_sliced_pod_is_left_alone():
+    review = pod_review(ON, containers=[gpu_container("main", "2", "nvidia.com/gpu-shared")])
+    admission = admit(review, CONFIG)
+    assert admission.decision.reason == "already-sliced"
+    assert "patch" not in admission.response["response"]
+
+
+def test_mutating_the_admitted_pod_again_changes_nothing():
+    review = pod_review({**ON, "castops.io/workload-type": "training"})
+    review["request"]["object"] = admitted_pod(review, answer(review))
+    assert "patch" not in answer(review)["response"]
+
+
+def test_container_with_source_and_target_is_left_alone_with_a_warning():
+    both = gpu_container("both", "1")
+    both["resources"]["limits"]["nvidia.com/gpu-shared"] = "1"
+    both["resources"]["requests"]["nvidia.com/gpu-shared"] = "1"
+    review = pod_review(ON, containers=[both, gpu_container("main", "1")])
+    response = answer(review)["response"]
+    assert response["warnings"] == ['container "both" has both nvidia.com/gpu and '
+                                    'nvidia.com/gpu-shared in limits; left unchanged']
+    assert all("/containers/1/" in op["path"] for op in patch_of(answer(review))[:-1])
+
+
+@pytest.mark.parametrize("quantity", ["0", "500m", "1.5"])
+def test_zero_or_fractional_quantity_is_left_alone(quantity):
+    review = pod_review(ON, containers=[gpu_container("main", quantity)])
+    assert "patch" not in answer(review)["response"]
+
+
+def test_sliced_annotation_and_audit_annotation_explain_the_change():
+    review = pod_review({**ON, "castops.io/workload-type": "training"})
+    response = answer(review)["response"]
+    text = ("nvidia.com/gpu x1 -> nvidia.com/gpu-shared x4 (4 per GPU by "
+            "castops.io/workload-type=training; opted in by castops.io/optimize=true)")
+    assert admitted_pod(review, answer(review))["metadata"]["annotations"][
+        "castops.io/sliced"] == text
+    assert response["auditAnnotations"] == {"sliced": text}
+
+
+def test_missing_annotations_map_is_created():
+    config = with_rules('[{"namespaces": ["ml"]}]')
+    pod = admitted_pod(pod_review(None), answer(pod_review(None), config))
+    assert list(pod["metadata"]["annotations"]) == ["castops.io/sliced"]
+
+
+def test_v1beta1_is_answered_in_v1beta1():
+    review = pod_review(ON, api_version="admission.k8s.io/v1beta1")
+    assert answer(review)["apiVersion"] == "admission.k8s.io/v1beta1"
+
+
+@pytest.mark.parametrize(("review", "message"), [
+    ([], "must be a JSON object"),
+    ({"kind": "AdmissionReview", "request": {"uid": "x"}}, "apiVersion must be one of"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "Pod", "request": {}}, "kind must be"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}, "request is missing"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}},
+     "request.uid is missing"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 7}},
+     "request.uid is missing"),
+])
+def test_reviews_without_what_an_answer_needs_are_refused(review, message):
+    with pytest.raises(InvalidReview, match=message):
+        admit(review, CONFIG)
+
+
+@pytest.mark.parametrize("garbage", [
+    {"metadata": "x", "spec": {"containers": [{"name": "a"}]}},
+    {"metadata": {"annotations": ["castops.io/optimize"]}, "spec": []},
+    {"metadata": {"annotations": {"castops.io/optimize": True}}, "spec": {"containers": 3}},
+    {"metadata": {"annotations": dict(ON)}, "spec": {"containers": [None, 1, {"resources": 2},
+                                                                    {"resources": {"limits": []}}]}},
+    {"metadata": {"annotations": {**ON, "castops.io/slice-ratio": 4}}, "spec": None},
+])
+def test_odd_objects_get_an_answer_not_an_exception(garbage):
+    review = pod_review(ON)
+    review["request"]["object"] = garbage
+    assert answer(review)["response"]["allowed"] is True

@@ -1,0 +1,82 @@
+import pytest
+
+from castslice.functions.rules import first_match, parse_rules
+
+PRESETS = {"training": 4, "inference": 2}
+
+
+def rules(text):
+    return parse_rules(text, PRESETS, 64)
+
+
+def test_namespace_glob_matches():
+    (rule,) = rules('[{"namespaces": ["team-*", "research"]}]')
+    assert rule.matches("team-a", {}) and rule.matches("research", {})
+    assert not rule.matches("teams", {})
+
+
+@pytest.mark.parametrize(("operator", "values", "labels", "expected"), [
+    ("In", ["a", "b"], {"k": "a"}, True),
+    ("In", ["a"], {"k": "z"}, False),
+    ("In", ["a"], {}, False),
+    ("NotIn", ["a"], {"k": "z"}, True),
+    ("NotIn", ["a"], {}, True),
+    ("NotIn", ["a"], {"k": "a"}, False),
+    ("Exists", [], {"k": ""}, True),
+    ("Exists", [], {}, False),
+    ("DoesNotExist", [], {}, True),
+    ("DoesNotExist", [], {"k": "x"}, False),
+])
+def test_match_expressions_follow_kubernetes_semantics(operator, values, labels, expected):
+    expression = {"key": "k", "operator": operator}
+    if values:
+        expression["values"] = values
+    (rule,) = rules([{"matchExpressions": [expression]}].__repr__().replace("'", '"'))
+    assert rule.matches("ns", labels) is expected
+
+
+def test_match_labels_need_every_label():
+    (rule,) = rules("- matchLabels: {team: vision, tier: online}")
+    assert rule.matches("x", {"team": "vision", "tier": "online", "other": "1"})
+    assert not rule.matches("x", {"team": "vision"})
+
+
+def test_first_match_wins():
+    parsed = rules('[{"name": "a", "namespaces": ["ml"], "optimize": false}, {"name": "b"}]')
+    assert first_match(parsed, "ml", {}).name == "a"
+    assert first_match(parsed, "web", {}).name == "b"
+
+
+def test_yaml_and_json_give_the_same_rules():
+    assert rules('[{"namespaces": ["a"], "sliceRatio": 2}]') == rules(
+        "- namespaces: [a]\n  sliceRatio: 2\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{", "not valid YAML or JSON"),
+    ("[1", "not valid YAML or JSON"),
+    ("a: 1", "must be a list"),
+    ("[3]", "rule #1: must be a mapping"),
+    ('[{"namespace": ["a"]}]', "unknown key(s) ['namespace']"),
+    ('[{"optimize": "yes"}]', "rule #1.optimize: 'yes' is not true or false"),
+    ('[{"workloadType": "gaming"}]', "'gaming' is not one of training, inference"),
+    ('[{"sliceRatio": 0}]', "sliceRatio: 0 is not a whole number from 1 to 64"),
+    ('[{"sliceRatio": "2"}]', "sliceRatio: '2' is not a whole number"),
+    ('[{"sliceRatio": 2, "workloadType": "training"}]', "not both"),
+    ('[{"matchExpressions": [{"key": "k", "operator": "Equals"}]}]', "'Equals' is not one of"),
+    ('[{"matchExpressions": [{"key": "k", "operator": "In"}]}]', "needs a non-empty 'values'"),
+    ('[{"matchExpressions": [{"key": "k", "operator": "Exists", "values": ["x"]}]}]',
+     "takes no 'values'"),
+    ('[{"matchLabels": {"k": 1}}]', "matchLabels: must map label names to string values"),
+    ('[{"namespaces": "ml"}]', "namespaces: must be a list of strings"),
+])
+def test_malformed_rules_name_the_problem(text, message):
+    with pytest.raises(ValueError, match=None) as caught:
+        rules(text)
+    assert message in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ValueError) as caught:
+        rules('[{"sliceRatio": 0}, {"optimize": 1}]')
+    assert "rule #1" in str(caught.value) and "rule #2" in str(caught.value)

@@ -1,0 +1,176 @@
+"""End to end: a real gunicorn process over real TLS, called like the API server calls it."""
+
+import signal
+import socket
+import ssl
+import threading
+import time
+
+import orjson
+import pytest
+from cryptography import x509
+
+from tests.kube import admitted_pod, assert_valid_pod, pod_review
+from tests.served import make_cert, serve
+
+ON = {"castops.io/optimize": "true", "castops.io/workload-type": "training"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("server")) as served:
+        yield served
+
+
+def test_admissions_reuse_one_tls_connection(server):
+    conn = server.connect()
+    answers = [server.admit(pod_review(ON), conn) for _ in range(5)]
+    first_socket = conn.sock
+    answers.append(server.admit(pod_review(ON), conn))
+    assert conn.sock is first_socket
+    assert conn.sock.version() in ("TLSv1.3", "TLSv1.2")
+    conn.close()
+    for answer in answers:
+        pod = admitted_pod(pod_review(ON), answer)
+        assert_valid_pod(pod)
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu-shared"] == "4"
+
+
+def test_server_offers_only_http1_in_alpn(server):
+    context = server.client_context()
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", server.port)) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status", "says"), [
+    ("POST", "/mutate", b"{}", {"Content-Type": "text/plain"}, 415, "Content-Type must be"),
+    ("POST", "/mutate", b"{}", {}, 415, "Content-Type must be"),
+    ("POST", "/mutate", b'{"apiVersion": ', JSON, 400, "malformed JSON"),
+    ("POST", "/mutate", b"", JSON, 400, "empty body"),
+    ("POST", "/mutate", b"[]", JSON, 400, "must be a JSON object"),
+    ("POST", "/mutate", b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}', JSON,
+     400, "request is missing"),
+    ("POST", "/mutate", b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",'
+     b'"request":{}}', JSON, 400, "request.uid"),
+    ("POST", "/mutate", b"\xff\xfe\x00", JSON, 400, "malformed JSON"),
+    ("POST", "/mutate", b"x" * (7 * 1024 * 1024), JSON, 413, "CASTSLICE_MAX_BODY_BYTES"),
+    ("GET", "/mutate", None, {}, 405, "405"),
+    ("POST", "/nowhere", b"{}", JSON, 404, "404"),
+])
+def test_bad_requests_get_a_clear_json_error(server, method, path, body, headers, status, says):
+    got, payload = server.request(method, path, body, headers)
+    assert got == status
+    assert says in str(orjson.loads(payload))
+
+
+def test_odd_pods_never_get_a_500_and_workers_survive(server):
+    review = pod_review(ON)
+    review["request"]["object"] = {"metadata": {"annotations": ON}, "spec": {"containers": 7}}
+    conn = server.connect()
+    for _ in range(20):
+        assert server.admit(review, conn)["response"]["allowed"] is True
+    status, _ = server.request("POST", "/mutate", b"{" * 100_000, JSON, conn=conn)
+    assert status == 400
+    assert server.admit(pod_review(ON), conn)["response"]["uid"]
+    assert b"Worker exiting" not in server.log.read_bytes()
+
+
+def test_idle_connections_do_not_starve_admissions(server):
+    """The API server's client leaves spare connections open and idle; they cost no thread."""
+    context = server.client_context()
+    idle = []
+    for _ in range(300):
+        raw = socket.create_connection(("127.0.0.1", server.port))
+        idle.append(context.wrap_socket(raw, server_hostname="127.0.0.1"))
+    try:
+        started = time.monotonic()
+        conn = server.connect(timeout=5)
+        for _ in range(50):
+            assert "patch" in server.admit(pod_review(ON), conn)["response"]
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_metrics_sum_over_workers(tmp_path):
+    with serve(tmp_path, workers=2) as served:
+        def send(count):
+            conn = served.connect()
+            for _ in range(count):
+                served.admit(pod_review(ON), conn)
+                served.admit(pod_review({"app": "web"}), conn)
+        threads = [threading.Thread(target=send, args=(10,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pids = {line.split(b"pid: ")[1].strip() for line in served.log.read_bytes().splitlines()
+                if b"Booting worker with pid" in line}
+        text = served.request("GET", "/metrics")[1].decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert len(pids) == 2
+    assert float(values['castslice_admissions_total{outcome="mutated",reason="mutated"}']) == 40
+    assert float(values['castslice_admissions_total{outcome="passed",reason="not-opted-in"}']) == 40
+    assert float(values["castslice_gpus_converted_total"]) == 40
+    assert float(values["castslice_slices_granted_total"]) == 160
+    assert float(values["castslice_admission_duration_seconds_count"]) == 80
+
+
+def test_sigterm_drains_then_exits_zero(tmp_path):
+    with serve(tmp_path, {"CASTSLICE_DRAIN_SECONDS": "2"}, workers=1) as served:
+        conn = served.connect()
+        served.admit(pod_review(ON), conn)
+        served.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert served.request("GET", "/readyz")[0] == 503
+        assert "patch" in served.admit(pod_review(ON), conn)["response"]
+        assert served.process.wait(30) == 0
+
+
+def test_plain_http_when_no_tls_files_and_port_is_honoured(tmp_path):
+    from tests.served import free_port
+
+    port = free_port()
+    with serve(tmp_path, {"PORT": str(port), "CASTSLICE_BIND": ""}, tls=False, workers=1) as s:
+        assert "patch" in s.admit(pod_review(ON))["response"]
+    assert b"0.0.0.0:%d" % port in s.log.read_bytes()
+
+
+def test_rotated_certificate_reaches_new_connections_without_dropping_requests(tmp_path):
+    with serve(tmp_path, workers=1) as served:
+        def serial():
+            with socket.create_connection(("127.0.0.1", served.port)) as raw, \
+                    served.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+        before = serial()
+        kept = served.connect()
+        served.admit(pod_review(ON), kept)
+        replacement = tmp_path / "new"
+        make_cert(served.ca, replacement)
+        for name in ("tls.crt", "tls.key"):  # an atomic swap, as the kubelet does it
+            (replacement / name).replace(tmp_path / "tls" / name)
+        assert serial() != before
+        assert "patch" in served.admit(pod_review(ON), kept)["response"]
+        assert "patch" in served.admit(pod_review(ON))["response"]
+
+
+def test_logs_are_json_lines_without_env_values(tmp_path):
+    review = pod_review(ON)
+    review["request"]["object"]["spec"]["containers"][0]["env"] = [
+        {"name": "TOKEN", "value": "planted-secret-4f1c"}]
+    with serve(tmp_path, workers=1) as served:
+        served.admit(review)
+    lines = [line for line in served.log.read_text().splitlines() if line.startswith("{")]
+    decisions = [orjson.loads(line) for line in lines]
+    assert any(d.get("outcome") == "patch" and d["slices"] == 4 for d in decisions)
+    assert "planted-secret-4f1c" not in served.log.read_text()
+
+
+def test_tls_rejects_clients_that_do_not_trust_the_ca(server):
+    context = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", server.port)) as raw, pytest.raises(ssl.SSLError):
+        context.wrap_socket(raw, server_hostname="127.0.0.1")
