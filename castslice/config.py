@@ -151,7 +151,7 @@ class _Reader:
 
 
 def _is_whole(text: str) -> bool:
-    """ASCII digits only: str.isdigit() and int() also accept "²" and "١"."""
+    """ASCII digits only: str.isdigit() and int() also accept "²" and Arabic-Indic digits."""
     return re.fullmatch(r"[0-9]+", text.strip()) is not None
 
 

@@ -42,7 +42,8 @@ def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Pr
         if not isinstance(document, dict):
             continue
         kind = document.get("kind")
-        metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+        metadata = document.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
         label = f"{kind}/{metadata.get('name', index)}"
         if kind == "Pod":
             yield _admit_pod(document, document, (), config,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import trustme
 
-CASTSLICE = [sys.executable, "-c", "from castslice.cli import run; run()"]
+CASTSLICE = [sys.executable, "-m", "castslice"]
 
 
 def free_port() -> int:

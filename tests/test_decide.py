@@ -231,8 +231,8 @@ def test_reviews_without_what_an_answer_needs_are_refused(review, message):
     {"metadata": "x", "spec": {"containers": [{"name": "a"}]}},
     {"metadata": {"annotations": ["castops.io/optimize"]}, "spec": []},
     {"metadata": {"annotations": {"castops.io/optimize": True}}, "spec": {"containers": 3}},
-    {"metadata": {"annotations": dict(ON)}, "spec": {"containers": [None, 1, {"resources": 2},
-                                                                    {"resources": {"limits": []}}]}},
+    {"metadata": {"annotations": dict(ON)},
+     "spec": {"containers": [None, 1, {"resources": 2}, {"resources": {"limits": []}}]}},
     {"metadata": {"annotations": {**ON, "castops.io/slice-ratio": 4}}, "spec": None},
 ])
 def test_odd_objects_get_an_answer_not_an_exception(garbage):

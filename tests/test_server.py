@@ -145,7 +145,8 @@ def test_rotated_certificate_reaches_new_connections_without_dropping_requests(t
         def serial():
             with socket.create_connection(("127.0.0.1", served.port)) as raw, \
                     served.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+                der = tls.getpeercert(binary_form=True)
+                return x509.load_der_x509_certificate(der).serial_number
         before = serial()
         kept = served.connect()
         served.admit(pod_review(ON), kept)

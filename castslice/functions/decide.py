@@ -50,7 +50,8 @@ def decide(request: AdmissionRequest, config: Config) -> Decision:
     annotations = _string_map(metadata.get("annotations"))
     rule = first_match(config.rules, _namespace(request), _string_map(metadata.get("labels")))
     odd = resolve.odd_optimize(annotations)
-    warnings = (AdmissionWarning("optimize-value", odd),) if odd else ()
+    warnings: tuple[AdmissionWarning, ...] = (
+        (AdmissionWarning("optimize-value", odd),) if odd else ())
     opted, by = resolve.opt_in(annotations, rule)
     if not opted:
         return Decision("skip", "not-opted-in" if opted is None else "opted-out",

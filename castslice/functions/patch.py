@@ -43,6 +43,7 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
     ops: list[PatchOp] = []
     warnings: list[str] = []
     gpus, already = 0, False
+    source_key, target_key = pointer(source), pointer(target)
     spec = pod.get("spec")
     for list_name in CONTAINER_LISTS:
         containers = spec.get(list_name) if isinstance(spec, dict) else None
@@ -59,11 +60,11 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
                 continue
             if any(n is None for n in counts.values()):
                 continue  # a zero count: no GPU asked for, nothing to share
-            base = ("spec", list_name, index, "resources")
             for section, count in counts.items():
                 assert count is not None
-                ops.append({"op": "remove", "path": pointer(*base, section, source)})
-                ops.append({"op": "add", "path": pointer(*base, section, target),
+                base = f"/spec/{list_name}/{index}/resources/{section}"
+                ops.append({"op": "remove", "path": base + source_key})
+                ops.append({"op": "add", "path": base + target_key,
                             "value": str(count * slices)})
             gpus += max(n for n in counts.values() if n is not None)
     return Rewrite(tuple(ops), gpus, tuple(warnings), already)
@@ -88,14 +89,13 @@ def _resource_maps(container: object) -> dict[str, dict[str, Any]]:
 
 def _problem(container: dict[str, Any], holding: dict[str, dict[str, Any]],
              counts: dict[str, int | None], source: str, target: str) -> str | None:
-    name = show(container.get("name", "?"), 40)
-    both = [s for s, m in holding.items() if target in m]
-    if both:
-        return short(f"container {name} has both {source} and {target} in {both[0]}; "
-                     "left unchanged")
+    for section, resources in holding.items():
+        if target in resources:
+            return short(f"container {show(container.get('name'), 40)} has both {source} and "
+                         f"{target} in {section}; left unchanged")
     for section, count in counts.items():
         value = holding[section][source]
         if count is None and parse_quantity(value) != 0:
-            return short(f"container {name} {section} {source}={show(value)} is not a whole "
-                         "number; left unchanged")
+            return short(f"container {show(container.get('name'), 40)} {section} "
+                         f"{source}={show(value)} is not a whole number; left unchanged")
     return None

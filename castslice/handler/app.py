@@ -1,6 +1,7 @@
 """The Falcon ASGI app: create_app(config) takes its dependencies, get_app() reads the env."""
 
 import os
+from typing import Any
 
 import falcon.asgi
 
@@ -12,7 +13,7 @@ from castslice.handler.resources import Health, MetricsPage, Mutate, Ready
 
 
 def create_app(config: Config, lifecycle: Lifecycle | None = None,
-               metrics: Metrics | None = None) -> falcon.asgi.App:
+               metrics: Metrics | None = None) -> "falcon.asgi.App[Any, Any]":
     """The app with its routes; `lifecycle` turns ready at the end of this call."""
     lifecycle = lifecycle or Lifecycle()
     metrics = metrics or Metrics(config)
@@ -25,6 +26,6 @@ def create_app(config: Config, lifecycle: Lifecycle | None = None,
     return app
 
 
-def get_app() -> falcon.asgi.App:
+def get_app() -> "falcon.asgi.App[Any, Any]":
     """For running under a gunicorn of your own: `gunicorn 'castslice.handler.app:get_app()'`."""
     return create_app(Config.from_env(os.environ, available_cpus()))

@@ -17,8 +17,8 @@ from castslice.handler.logs import decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.handler.transport import JSON, read_review
 
-FAILED = Decision("skip", "internal-error", warnings=(
-    AdmissionWarning("internal-error", "CastSlice could not process this Pod; admitted unchanged"),))
+FAILED = Decision("skip", "internal-error", warnings=(AdmissionWarning(
+    "internal-error", "CastSlice could not process this Pod; admitted unchanged"),))
 
 
 class Mutate:

@@ -1,0 +1,34 @@
+# One command to run the server, one to run the tests; both set up .venv themselves.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TLS := .local/tls
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+## run: serve https://127.0.0.1:8443 with a freshly generated local certificate
+run: install
+	scripts/dev-cert $(TLS)
+	CASTSLICE_TLS_CERT_FILE=$(TLS)/tls.crt CASTSLICE_TLS_KEY_FILE=$(TLS)/tls.key \
+	CASTSLICE_BIND=127.0.0.1:8443 $(VENV)/bin/castslice serve
+
+## test: lint, type-check, and the whole test suite
+test: install
+	$(VENV)/bin/ruff check castslice tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+## bench: the benchmark (BENCH_ARGS=--short for a quick run)
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

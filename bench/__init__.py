@@ -1,0 +1,1 @@
+"""CastSlice benchmarks: `make bench` (or `python bench/run.py --short`)."""

@@ -1,0 +1,59 @@
+"""Run the CastSlice benchmark and print its figures. No thresholds: figures, not verdicts.
+
+    python bench/run.py            # full: 5 s per phase, open loop at 500 and 1000 req/s
+    python bench/run.py --short    # CI: about 10 s in all
+"""
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import inprocess, served
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="a quick run, for CI")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args()
+    seconds = 1.0 if args.short else 5.0
+    rows = inprocess.run(0.2 if args.short else 2.0)
+    result = served.run(seconds, [500, 1000], free_port())
+    if args.json:
+        print(json.dumps({"in_process": rows, "served": result}, indent=2))
+        return
+    print("In-process, per admission (orjson parse + admit + orjson dump vs parse + dump):")
+    print(f"  {'body':8} {'bytes':>7} {'floor µs':>9} {'castslice µs':>13} {'ratio':>6}")
+    for row in rows:
+        print(f"  {row['body']:8} {row['bytes']:>7} {row['floor_us']:>9} "
+              f"{row['castslice_us']:>13} {row['ratio']:>6}")
+    pinned = " pinned to CPU 0" if result["pinned"] else ""
+    print(f"\nServed over TLS, keep-alive, 1 worker{pinned}:")
+    print(f"  start to ready     {result['start_to_ready_ms']} ms")
+    print(f"  RSS per worker     {result['rss_mib_per_worker']} MiB at start, "
+          f"{result['rss_mib_per_worker_after']} MiB after load")
+    closed = result["closed_8_conns"]
+    print(f"  closed loop, 8 connections: {closed['req_per_s']} req/s, server CPU "
+          f"{closed['server_cpu_us_per_req']} µs/req, p50 {closed['p50_ms']} ms, "
+          f"errors {closed['errors']}")
+    for key, value in result.items():
+        if key.startswith("open_"):
+            rate = key.split("_")[1]
+            print(f"  open loop {rate:>5} req/s: p50 {value['p50_ms']} ms, "
+                  f"p99 {value['p99_ms']} ms, "
+                  f"p99.9 {value['p999_ms']} ms, ok {value['ok']}, errors {value['errors']}, "
+                  f"timeouts {value['timeouts']}, connections opened {value['connections']}")
+
+
+if __name__ == "__main__":
+    main()

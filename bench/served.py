@@ -1,0 +1,98 @@
+"""The served path: a real `castslice serve` over TLS, pinned to its own core."""
+
+import asyncio
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from bench.load import Client, summary
+from bench.pods import typical
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+def rss_mib(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE / 2**20
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def start(tmp: Path, port: int, ca: trustme.CA, pin: bool) -> tuple[subprocess.Popen[bytes], float]:
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(tmp / "tls.key"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp / "tls.crt"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
+        "CASTSLICE_BIND": f"127.0.0.1:{port}", "CASTSLICE_WORKERS": "1",
+        "CASTSLICE_TLS_CERT_FILE": str(tmp / "tls.crt"),
+        "CASTSLICE_TLS_KEY_FILE": str(tmp / "tls.key"), "CASTSLICE_DRAIN_SECONDS": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}
+    command = [sys.executable, "-m", "castslice", "serve"]
+    if pin and shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    began = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=(tmp / "server.log").open("wb"))
+    while True:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=context,
+                                        timeout=1) as response:
+                if response.status == 200:
+                    return process, time.perf_counter() - began
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError((tmp / "server.log").read_text()) from None
+            time.sleep(0.005)
+
+
+def run(seconds: float, rates: list[int], port: int) -> dict[str, Any]:
+    pin = len(os.sched_getaffinity(0)) >= 2
+    if pin:
+        os.sched_setaffinity(0, {1})
+    ca = trustme.CA()
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    with tempfile.TemporaryDirectory() as tmp:
+        process, ready = start(Path(tmp), port, ca, pin)
+        try:
+            pids = [process.pid, *children(process.pid)]
+            client = Client(port, context, typical())
+            asyncio.run(client.closed_loop(2, min(seconds, 1.0)))  # warm-up
+            cpu_before = cpu_seconds(pids)
+            closed = asyncio.run(client.closed_loop(8, seconds))
+            cpu_per_request = (cpu_seconds(pids) - cpu_before) / max(1, len(closed.latencies))
+            result: dict[str, Any] = {
+                "pinned": pin, "start_to_ready_ms": round(ready * 1000),
+                "rss_mib_per_worker": round(rss_mib(pids[-1]), 1),
+                "closed_8_conns": summary(closed) | {
+                    "req_per_s": round(len(closed.latencies) / seconds),
+                    "server_cpu_us_per_req": round(cpu_per_request * 1e6)},
+            }
+            for rate in rates:
+                result[f"open_{rate}_per_s"] = summary(asyncio.run(client.open_loop(rate, seconds)))
+            result["rss_mib_per_worker_after"] = round(rss_mib(pids[-1]), 1)
+            return result
+        finally:
+            process.terminate()
+            process.wait(30)

@@ -1,0 +1,5 @@
+"""`python -m castslice`, the same as the `castslice` command."""
+
+from castslice.cli import run
+
+run()
