@@ -13,7 +13,7 @@ from castslice.functions.admit import Admission, admit
 from castslice.functions.decide import AdmissionWarning, Decision
 from castslice.functions.response import build_response
 from castslice.handler.lifecycle import Lifecycle
-from castslice.handler.logs import decision_fields
+from castslice.handler.logs import DecisionLog, decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.handler.transport import JSON, read_review
 
@@ -26,6 +26,7 @@ class Mutate:
 
     def __init__(self, config: Config, metrics: Metrics, logger: logging.Logger) -> None:
         self.config, self.metrics, self.logger = config, metrics, logger
+        self.decisions = DecisionLog(config.log_level)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         review = await read_review(req, self.config.max_body_bytes)
@@ -46,9 +47,8 @@ class Mutate:
 
     def _observe(self, review: Any, admission: Admission | None, seconds: float) -> None:
         self.metrics.record(admission, bool(review["request"].get("dryRun")), seconds)
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info("admission", extra={
-                "decision": decision_fields(review, admission, seconds)})
+        if self.decisions.enabled:
+            self.decisions.write(decision_fields(review, admission, seconds))
 
 
 def _fallback(review: Any) -> Any:
