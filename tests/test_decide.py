@@ -239,3 +239,13 @@ def test_odd_objects_get_an_answer_not_an_exception(garbage):
     review = pod_review(ON)
     review["request"]["object"] = garbage
     assert answer(review)["response"]["allowed"] is True
+
+
+def test_source_in_limits_and_target_in_requests_is_left_alone_with_a_warning():
+    mixed = gpu_container("mixed", "1")
+    del mixed["resources"]["requests"]["nvidia.com/gpu"]
+    mixed["resources"]["requests"]["nvidia.com/gpu-shared"] = "1"
+    response = answer(pod_review(ON, containers=[mixed]))["response"]
+    assert "patch" not in response
+    assert response["warnings"] == ['container "mixed" has both nvidia.com/gpu and '
+                                    'nvidia.com/gpu-shared in its resources; left unchanged']

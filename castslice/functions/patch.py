@@ -48,25 +48,23 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
     for list_name in CONTAINER_LISTS:
         containers = spec.get(list_name) if isinstance(spec, dict) else None
         for index, container in enumerate(containers if isinstance(containers, list) else ()):
-            maps = _resource_maps(container)
-            holding = {s: m for s, m in maps.items() if source in m}
+            holding, has_target = _holding(container, source, target)
             if not holding:
-                already = already or any(target in m for m in maps.values())
+                already = already or has_target
                 continue
-            counts = {s: whole_count(m[source]) for s, m in holding.items()}
-            problem = _problem(container, holding, counts, source, target)
-            if problem:
-                warnings.append(problem)
-                continue
-            if any(n is None for n in counts.values()):
-                continue  # a zero count: no GPU asked for, nothing to share
-            for section, count in counts.items():
-                assert count is not None
+            counts = [whole_count(m[source]) for _, m in holding]
+            if has_target or None in counts:
+                problem = _problem(container, holding, counts, source, target, has_target)
+                if problem:
+                    warnings.append(problem)
+                continue  # without a problem: a zero count, no GPU asked for
+            whole = [n for n in counts if n is not None]
+            for (section, _), count in zip(holding, whole, strict=True):
                 base = f"/spec/{list_name}/{index}/resources/{section}"
                 ops.append({"op": "remove", "path": base + source_key})
                 ops.append({"op": "add", "path": base + target_key,
                             "value": str(count * slices)})
-            gpus += max(n for n in counts.values() if n is not None)
+            gpus += max(whole)
     return Rewrite(tuple(ops), gpus, tuple(warnings), already)
 
 
@@ -80,21 +78,31 @@ def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
     return {"op": "add", "path": pointer("metadata", "annotations", SLICED), "value": text}
 
 
-def _resource_maps(container: object) -> dict[str, dict[str, Any]]:
+def _holding(container: object, source: str,
+             target: str) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """The (section, map) pairs holding `source`, and whether any map holds `target`."""
     resources = container.get("resources") if isinstance(container, dict) else None
-    if not isinstance(resources, dict):
-        return {}
-    return {s: resources[s] for s in SECTIONS if isinstance(resources.get(s), dict)}
+    holding, has_target = [], False
+    if isinstance(resources, dict):
+        for section in SECTIONS:
+            found = resources.get(section)
+            if isinstance(found, dict):
+                if source in found:
+                    holding.append((section, found))
+                has_target = has_target or target in found
+    return holding, has_target
 
 
-def _problem(container: dict[str, Any], holding: dict[str, dict[str, Any]],
-             counts: dict[str, int | None], source: str, target: str) -> str | None:
-    for section, resources in holding.items():
-        if target in resources:
-            return short(f"container {show(container.get('name'), 40)} has both {source} and "
-                         f"{target} in {section}; left unchanged")
-    for section, count in counts.items():
-        value = holding[section][source]
+def _problem(container: dict[str, Any], holding: list[tuple[str, dict[str, Any]]],
+             counts: list[int | None], source: str, target: str,
+             has_target: bool) -> str | None:
+    """Why a container holding `source` is left unchanged; None for a plain zero count."""
+    if has_target:
+        where = next((s for s, m in holding if target in m), "its resources")
+        return short(f"container {show(container.get('name'), 40)} has both {source} and "
+                     f"{target} in {where}; left unchanged")
+    for (section, resources), count in zip(holding, counts, strict=True):
+        value = resources[source]
         if count is None and parse_quantity(value) != 0:
             return short(f"container {show(container.get('name'), 40)} {section} "
                          f"{source}={show(value)} is not a whole number; left unchanged")
