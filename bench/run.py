@@ -9,6 +9,7 @@ import json
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,23 +38,33 @@ def main() -> None:
     for row in rows:
         print(f"  {row['body']:8} {row['bytes']:>7} {row['floor_us']:>9} "
               f"{row['castslice_us']:>13} {row['ratio']:>6}")
-    pinned = " pinned to CPU 0" if result["pinned"] else ""
-    print(f"\nServed over TLS, keep-alive, 1 worker{pinned}:")
-    print(f"  start to ready     {result['start_to_ready_ms']} ms")
-    print(f"  RSS per worker     {result['rss_mib_per_worker']} MiB at start, "
-          f"{result['rss_mib_per_worker_after']} MiB after load")
-    closed = result["closed_8_conns"]
+    for name, figures in result.items():
+        print_served(name, figures)
+    if "go" in result:
+        ratio = (result["castslice"]["closed_8_conns"]["req_per_s"]
+                 / result["go"]["closed_8_conns"]["req_per_s"])
+        print(f"\nClosed-loop throughput, CastSlice / Go peer (same run, same core): {ratio:.2f}")
+    else:
+        print("\nNo Go toolchain on PATH: no Go peer measured (see bench/README.md).")
+
+
+def print_served(name: str, figures: dict[str, Any]) -> None:
+    pinned = " pinned to CPU 0" if figures["pinned"] else ""
+    print(f"\n{name}: served over TLS, keep-alive, 1 process{pinned}:")
+    print(f"  start to ready     {figures['start_to_ready_ms']} ms")
+    print(f"  RSS                {figures['rss_mib_per_worker']} MiB at start, "
+          f"{figures['rss_mib_per_worker_after']} MiB after load")
+    closed = figures["closed_8_conns"]
     print(f"  closed loop, 8 connections: {closed['req_per_s']} req/s, server CPU "
           f"{closed['server_cpu_us_per_req']} µs/req, p50 {closed['p50_ms']} ms, "
           f"errors {closed['errors']}")
-    for key, value in result.items():
+    for key, value in figures.items():
         if key.startswith("open_"):
             rate = key.split("_")[1]
             print(f"  open loop {rate:>5} req/s: p50 {value['p50_ms']} ms, "
                   f"p99 {value['p99_ms']} ms, "
                   f"p99.9 {value['p999_ms']} ms, ok {value['ok']}, errors {value['errors']}, "
                   f"timeouts {value['timeouts']}, connections opened {value['connections']}")
-
 
 if __name__ == "__main__":
     main()

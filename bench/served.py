@@ -37,16 +37,33 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def start(tmp: Path, port: int, ca: trustme.CA, pin: bool) -> tuple[subprocess.Popen[bytes], float]:
-    cert = ca.issue_cert("127.0.0.1")
-    cert.private_key_pem.write_to_path(str(tmp / "tls.key"))
-    cert.cert_chain_pems[0].write_to_path(str(tmp / "tls.crt"))
+GO_PEER = Path(__file__).parent / "gopeer" / "main.go"
+
+
+def castslice_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
         "CASTSLICE_BIND": f"127.0.0.1:{port}", "CASTSLICE_WORKERS": "1",
         "CASTSLICE_TLS_CERT_FILE": str(tmp / "tls.crt"),
         "CASTSLICE_TLS_KEY_FILE": str(tmp / "tls.key"), "CASTSLICE_DRAIN_SECONDS": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}
-    command = [sys.executable, "-m", "castslice", "serve"]
+    return [sys.executable, "-m", "castslice", "serve"], env
+
+
+def go_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """The Go peer, built from bench/gopeer/main.go (needs a Go toolchain on PATH)."""
+    binary = tmp / "gopeer"
+    subprocess.run(["go", "build", "-o", str(binary), str(GO_PEER)], check=True,
+                   env=os.environ | {"GOCACHE": str(tmp / "gocache"), "GO111MODULE": "off"})
+    return [str(binary), f"127.0.0.1:{port}", str(tmp / "tls.crt"), str(tmp / "tls.key")], dict(
+        os.environ)
+
+
+def start(tmp: Path, port: int, ca: trustme.CA, pin: bool,
+          make_command: Any) -> tuple[subprocess.Popen[bytes], float]:
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(tmp / "tls.key"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp / "tls.crt"))
+    command, env = make_command(tmp, port)
     if pin and shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]
     context = ssl.create_default_context()
@@ -66,15 +83,24 @@ def start(tmp: Path, port: int, ca: trustme.CA, pin: bool) -> tuple[subprocess.P
             time.sleep(0.005)
 
 
-def run(seconds: float, rates: list[int], port: int) -> dict[str, Any]:
+def run(seconds: float, rates: list[int], port: int) -> dict[str, dict[str, Any]]:
+    """CastSlice's figures, and the Go peer's from the same run where Go is installed."""
     pin = len(os.sched_getaffinity(0)) >= 2
     if pin:
         os.sched_setaffinity(0, {1})
+    servers = {"castslice": castslice_command}
+    if shutil.which("go"):
+        servers["go"] = go_command
+    return {name: measure(make, seconds, rates, port, pin) for name, make in servers.items()}
+
+
+def measure(make_command: Any, seconds: float, rates: list[int], port: int,
+            pin: bool) -> dict[str, Any]:
     ca = trustme.CA()
     context = ssl.create_default_context()
     ca.configure_trust(context)
     with tempfile.TemporaryDirectory() as tmp:
-        process, ready = start(Path(tmp), port, ca, pin)
+        process, ready = start(Path(tmp), port, ca, pin, make_command)
         try:
             pids = [process.pid, *children(process.pid)]
             client = Client(port, context, typical())
