@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("dir", nargs="?", default="events", help="directory of cases")
     replay_cmd.add_argument("--update", action="store_true",
                             help="rewrite the expected answers instead of comparing")
+    savings_cmd = command("savings", savings, "GPU sharing and dollars saved, from a Pod list")
+    savings_cmd.add_argument("file", nargs="?", default="-", help="kubectl get pods -A -o json")
+    savings_cmd.add_argument("--output", choices=("table", "json", "html"), default="table")
+    savings_cmd.add_argument("--price", type=float, help="dollars per GPU-hour "
+                             "(default: CASTSLICE_GPU_HOURLY_COST)")
+    savings_cmd.add_argument("--slices-per-gpu", type=int, help="shared units one card "
+                             "advertises (default: CASTSLICE_SLICES_PER_GPU)")
+    command("audit", audit, "opted-in Pods that still hold whole GPUs, and how to recreate "
+            "them; exit 1 if any").add_argument("file", nargs="?", default="-",
+                                                help="kubectl get pods -A -o json")
     return parser
 
 
@@ -141,6 +151,53 @@ def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_CHANGED if changed else 0
 
 
+def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice import savings as report
+
+    config = load_config(env)
+    per_gpu = args.slices_per_gpu or config.slices_per_gpu
+    price = args.price if args.price is not None else config.gpu_hourly_cost
+    if not per_gpu or per_gpu < 1:
+        raise Failure("needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU (a whole number >= 1)")
+    if price is not None and price < 0:
+        raise Failure("--price must not be negative")
+    summary = report.summarize(_pods(args.file), config.target_resource, per_gpu, price)
+    if args.output == "json":
+        print(events.dumps(summary.as_dict()), end="")
+    else:
+        print(report.page(summary) if args.output == "html" else report.table(summary), end="")
+    return 0
+
+
+def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.audit import slipped
+
+    config = load_config(env)
+    found = slipped(_pods(args.file), config)
+    if not found:
+        print(f"No opted-in Pod holds {config.source_resource}.")
+        return 0
+    print(f"{len(found)} opted-in Pod(s) still hold {config.source_resource} "
+          "(admitted while CastSlice was unreachable):")
+    for pod in found:
+        print(f"  {pod.namespace}/{pod.name}  (opted in by {pod.opted_in_by})")
+    print("Recreate them through admission:")
+    for command in dict.fromkeys(pod.command for pod in found):
+        print(f"  {command}")
+    return 1
+
+
+def _pods(file: str) -> list[dict[str, Any]]:
+    from castslice.podlist import pods_in
+
+    text = _read_text(file)
+    try:
+        documents = [orjson.loads(text)]
+    except orjson.JSONDecodeError:
+        documents = _yaml_documents(file, text)
+    return pods_in(documents)
+
+
 def _replay_one(case: events.Case, env: Mapping[str, str]) -> Any:
     try:
         return events.answer(case, env)
@@ -172,8 +229,8 @@ def _read_one(file: str) -> Any:
                       ) from None
 
 
-def _yaml_documents(file: str) -> list[Any]:
-    text = _read_text(file)
+def _yaml_documents(file: str, text: str | None = None) -> list[Any]:
+    text = _read_text(file) if text is None else text
     try:
         return list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:

@@ -64,7 +64,11 @@ class Config:
         """Parse the environment; raise ConfigError listing every problem at once."""
         read = _Reader(env)
         max_slices = read.whole("MAX_SLICES", 64, 1, 10_000)
-        presets = read.parse("PRESETS", DEFAULT_PRESETS, lambda v: _presets(v, max_slices))
+        presets = read.parse("PRESETS", DEFAULT_PRESETS, _presets)
+        too_big = [f"{name}={count}" for name, count in presets.items() if count > max_slices]
+        if too_big:
+            read.problem("PRESETS", read.text("PRESETS") or DEFAULT_PRESETS,
+                         f"{', '.join(too_big)} above CASTSLICE_MAX_SLICES={max_slices}")
         namespace = read.text("NAMESPACE") or None
         excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", _name_list)
         source = read.parse("SOURCE_RESOURCE", "nvidia.com/gpu", _resource_name)
@@ -155,16 +159,14 @@ def _is_whole(text: str) -> bool:
     return re.fullmatch(r"[0-9]+", text.strip()) is not None
 
 
-def _presets(value: str, max_slices: int) -> dict[str, int]:
+def _presets(value: str) -> dict[str, int]:
     presets: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         name, _, count = item.partition("=")
         name, count = name.strip(), count.strip()
-        if not _PRESET_NAME.fullmatch(name) or not _is_whole(count) or not (
-            1 <= int(count) <= max_slices
-        ):
-            raise ValueError(f"entry {item!r} is not name=count (lowercase name, count "
-                             f"1 to {max_slices}); example: {DEFAULT_PRESETS}")
+        if not _PRESET_NAME.fullmatch(name) or not _is_whole(count) or int(count) < 1:
+            raise ValueError(f"entry {item!r} is not name=count (lowercase name, whole "
+                             f"count from 1); example: {DEFAULT_PRESETS}")
         presets[name] = int(count)
     if not presets:
         raise ValueError(f"needs at least one name=count; example: {DEFAULT_PRESETS}")

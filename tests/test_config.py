@@ -108,3 +108,9 @@ def test_bad_config_stops_commands_with_exit_2(command, capsys):
 def test_blank_variables_count_as_unset():
     assert Config.from_env({"CASTSLICE_BIND": "", "CASTSLICE_PRESETS": " ",
                             "CASTSLICE_MAX_SLICES": ""}) == Config()
+
+
+def test_presets_above_max_slices_are_named():
+    (problem,) = problems({"CASTSLICE_MAX_SLICES": "2"})
+    assert problem == ("CASTSLICE_PRESETS='training=4,inference=2,batch=2,dev=1': "
+                       "training=4 above CASTSLICE_MAX_SLICES=2")

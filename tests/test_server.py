@@ -118,6 +118,13 @@ def test_metrics_sum_over_workers(tmp_path):
     assert float(values["castslice_gpus_converted_total"]) == 40
     assert float(values["castslice_slices_granted_total"]) == 160
     assert float(values["castslice_admission_duration_seconds_count"]) == 80
+    assert float(values["castslice_request_body_bytes_count"]) == 80
+    assert float(values['castslice_pods_mutated_total{namespace="ml"}']) == 40
+    assert [k for k in values if k.startswith("castslice_build_info")] == [
+        next(k for k in values if k.startswith("castslice_build_info{python="))]
+    assert float(values['castslice_config_info{default_slices="1",on_invalid="warn",'
+                        'source_resource="nvidia.com/gpu",target_resource="nvidia.com/gpu-shared"}'
+                        ]) == 1
 
 
 def test_sigterm_drains_then_exits_zero(tmp_path):

@@ -34,7 +34,7 @@ class Mutate:
         admission = self._admit(review)
         resp.data = orjson.dumps(admission.response if admission else _fallback(review))
         resp.content_type = JSON
-        self._observe(review, admission, perf_counter() - started)
+        self._observe(review, admission, perf_counter() - started, req.content_length or 0)
 
     def _admit(self, review: Any) -> Admission | None:
         """The decision, or None when it raised: the Pod is then admitted unchanged."""
@@ -45,8 +45,11 @@ class Mutate:
                 "uid": review["request"]["uid"]}})
             return None
 
-    def _observe(self, review: Any, admission: Admission | None, seconds: float) -> None:
-        self.metrics.record(admission, bool(review["request"].get("dryRun")), seconds)
+    def _observe(self, review: Any, admission: Admission | None, seconds: float,
+                 body_bytes: int) -> None:
+        request = review["request"]
+        self.metrics.record(admission, bool(request.get("dryRun")), seconds, body_bytes,
+                            str(request.get("namespace", "")))
         if self.decisions.enabled:
             self.decisions.write(decision_fields(review, admission, seconds))
 

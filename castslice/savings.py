@@ -1,0 +1,131 @@
+"""`castslice savings`: the live picture of GPU sharing from a Pod list.
+
+What it knows: Pods running now that hold the shared (target) resource, how many slices,
+and, from the castops.io/sliced annotation CastSlice wrote, how many whole GPUs they asked
+for. What it cannot know: how long they will run, or whether the cards are really full.
+"""
+
+import html
+import math
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from castslice.functions.annotations import SLICED, WORKLOAD_TYPE
+from castslice.podlist import effective_request, live, meta, strings
+
+HOURS_PER_MONTH = 730
+_ASKED = re.compile(r" x(\d+) -> ")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    namespace: str
+    workload_type: str
+    pods: int
+    slices: int
+    gpus_without_sharing: int
+    gpus_with_sharing: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    groups: list[Group]
+    slices_per_gpu: int
+    price: float | None
+
+    @property
+    def gpus_without(self) -> int:
+        return sum(g.gpus_without_sharing for g in self.groups)
+
+    @property
+    def gpus_with(self) -> int:
+        """Whole cards: the cluster's slices packed onto cards of `slices_per_gpu` each."""
+        return math.ceil(sum(g.slices for g in self.groups) / self.slices_per_gpu)
+
+    def dollars_per_hour(self) -> float | None:
+        if self.price is None:
+            return None
+        return round((self.gpus_without - self.gpus_with) * self.price, 2)
+
+    def as_dict(self) -> dict[str, Any]:
+        hourly = self.dollars_per_hour()
+        return {"slices_per_gpu": self.slices_per_gpu, "price_per_gpu_hour": self.price,
+                "gpus_without_sharing": self.gpus_without, "gpus_with_sharing": self.gpus_with,
+                "saved_dollars_per_hour": hourly,
+                "saved_dollars_per_month": None if hourly is None else round(
+                    hourly * HOURS_PER_MONTH, 2),
+                "groups": [asdict(g) for g in self.groups]}
+
+
+def summarize(pods: list[dict[str, Any]], target: str, slices_per_gpu: int,
+              price: float | None) -> Report:
+    """Group live Pods holding `target` by namespace and workload type."""
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for pod in pods:
+        slices = effective_request(pod, target)
+        if not slices or not live(pod):
+            continue
+        metadata = meta(pod)
+        annotations = strings(metadata.get("annotations"))
+        key = (str(metadata.get("namespace", "default")),
+               str(annotations.get(WORKLOAD_TYPE, "unspecified")))
+        asked = _ASKED.search(str(annotations.get(SLICED, "")))
+        totals[key][0] += 1
+        totals[key][1] += slices
+        totals[key][2] += int(asked[1]) if asked else 1
+    groups = [Group(ns, kind, pods_, slices, gpus, round(slices / slices_per_gpu, 2))
+              for (ns, kind), (pods_, slices, gpus) in sorted(totals.items())]
+    return Report(groups, slices_per_gpu, price)
+
+
+def table(report: Report) -> str:
+    """A terminal table, one row per namespace and workload type, and the totals."""
+    lines = [f"{'NAMESPACE':20} {'WORKLOAD':12} {'PODS':>5} {'SLICES':>7} "
+             f"{'GPUS WITHOUT':>13} {'GPUS WITH':>10}"]
+    lines += [f"{g.namespace:20} {g.workload_type:12} {g.pods:>5} {g.slices:>7} "
+              f"{g.gpus_without_sharing:>13} {g.gpus_with_sharing:>10}" for g in report.groups]
+    lines.append(f"\nCards needed: {report.gpus_without} without sharing, {report.gpus_with} "
+                 f"with sharing ({report.slices_per_gpu} slices per card).")
+    hourly = report.dollars_per_hour()
+    if hourly is not None:
+        lines.append(f"Saved: ${hourly:,.2f} per hour, ${hourly * HOURS_PER_MONTH:,.2f} per "
+                     f"month at ${report.price}/GPU-hour, while these Pods run.")
+    return "\n".join(lines) + "\n"
+
+
+def page(report: Report) -> str:
+    """A self-contained HTML page with an inline SVG chart of cards per namespace."""
+    per_namespace: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for g in report.groups:
+        per_namespace[g.namespace][0] += g.gpus_without_sharing
+        per_namespace[g.namespace][1] += g.gpus_with_sharing
+    top = max((v[0] for v in per_namespace.values()), default=1) or 1
+    bars = []
+    for row, (namespace, (without, with_)) in enumerate(sorted(per_namespace.items())):
+        y = 30 + row * 60
+        bars.append(
+            f'<text x="0" y="{y + 14}">{html.escape(namespace)}</text>'
+            f'<rect class="without" x="160" y="{y}" width="{400 * without / top:.1f}" '
+            f'height="20"/><text x="{166 + 400 * without / top:.1f}" y="{y + 15}">'
+            f'{without:g} without</text>'
+            f'<rect class="with" x="160" y="{y + 24}" width="{400 * with_ / top:.1f}" '
+            f'height="20"/><text x="{166 + 400 * with_ / top:.1f}" y="{y + 39}">'
+            f'{with_:g} with</text>')
+    height = 40 + 60 * len(per_namespace)
+    hourly = report.dollars_per_hour()
+    saved = "" if hourly is None else (
+        f"<p>Saved: <b>${hourly:,.2f}</b> per hour, <b>${hourly * HOURS_PER_MONTH:,.2f}</b> per "
+        f"month at ${report.price}/GPU-hour, while these Pods run.</p>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CastSlice GPU sharing</title>
+<style>body{{font-family:sans-serif;margin:2em}} .without{{fill:#c0392b}} .with{{fill:#27ae60}}
+svg text{{font-size:13px}}</style></head><body>
+<h1>GPU cards needed, per namespace</h1>
+<p>{report.gpus_without} cards without sharing, {report.gpus_with} with sharing
+({report.slices_per_gpu} slices per card).</p>{saved}
+<svg id="chart" role="img" aria-label="cards per namespace" width="720" height="{height}">
+{"".join(bars)}</svg>
+<pre>{html.escape(table(report))}</pre></body></html>
+"""

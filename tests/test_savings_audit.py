@@ -1,0 +1,121 @@
+"""`castslice savings` and `castslice audit` on a Pod list shaped like kubectl's output.
+
+Expected figures are computed by hand from tests/data/pods.json (4 slices per card, $2.50):
+  ml-inference/inference  2 Pods, 2+2 slices, 1+1 GPUs asked  -> 4 slices = 1.0 card
+  ml-training/training    1 Pod (another Succeeded, not counted), max(8, init 4) = 8 slices,
+                          2 GPUs asked                         -> 2.0 cards
+  research/dev            1 Pod, 1 slice, 1 GPU asked          -> 0.25 card
+  without sharing 5 cards; with sharing ceil(13 / 4) = 4 cards; saved 1 x $2.50 = $2.50/h,
+  x 730 h = $1,825.00/month.
+"""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from castslice.cli import main
+
+PODS = Path(__file__).parent / "data" / "pods.json"
+
+
+def run(argv, env=None, capsys=None):
+    code = main(argv, env or {})
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_savings_json_has_the_hand_computed_figures(capsys):
+    code, out, _ = run(["savings", str(PODS), "--output", "json", "--price", "2.5",
+                        "--slices-per-gpu", "4"], capsys=capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["gpus_without_sharing"] == 5 and report["gpus_with_sharing"] == 4
+    assert report["saved_dollars_per_hour"] == 2.5
+    assert report["saved_dollars_per_month"] == 1825.0
+    assert report["groups"] == [
+        {"namespace": "ml-inference", "workload_type": "inference", "pods": 2, "slices": 4,
+         "gpus_without_sharing": 2, "gpus_with_sharing": 1.0},
+        {"namespace": "ml-training", "workload_type": "training", "pods": 1, "slices": 8,
+         "gpus_without_sharing": 2, "gpus_with_sharing": 2.0},
+        {"namespace": "research", "workload_type": "dev", "pods": 1, "slices": 1,
+         "gpus_without_sharing": 1, "gpus_with_sharing": 0.25},
+    ]
+
+
+def test_savings_table_reads_price_and_card_size_from_the_environment(capsys):
+    env = {"CASTSLICE_GPU_HOURLY_COST": "2.5", "CASTSLICE_SLICES_PER_GPU": "4"}
+    code, out, _ = run(["savings", str(PODS)], env, capsys)
+    assert code == 0
+    assert "ml-training          training         1       8             2        2.0" in out
+    assert "Cards needed: 5 without sharing, 4 with sharing (4 slices per card)." in out
+    assert "Saved: $2.50 per hour, $1,825.00 per month at $2.5/GPU-hour" in out
+
+
+def test_savings_without_card_size_is_a_one_line_error(capsys):
+    code, _, err = run(["savings", str(PODS)], capsys=capsys)
+    assert code == 1
+    assert err == ("castslice: needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU "
+                   "(a whole number >= 1)\n")
+
+
+def test_savings_without_price_reports_cards_only(capsys):
+    code, out, _ = run(["savings", str(PODS), "--slices-per-gpu", "4", "--output", "json"],
+                       capsys=capsys)
+    assert code == 0 and json.loads(out)["saved_dollars_per_hour"] is None
+
+
+def test_audit_lists_opted_in_pods_that_slipped_through(capsys):
+    code, out, _ = run(["audit", str(PODS)], capsys=capsys)
+    assert code == 1
+    assert out == (
+        "2 opted-in Pod(s) still hold nvidia.com/gpu (admitted while CastSlice was "
+        "unreachable):\n"
+        "  ml-inference/llm-server-7d9f8b6c5d-slip1  (opted in by castops.io/optimize=true)\n"
+        "  batch/nightly-28391-x7z  (opted in by castops.io/optimize=true)\n"
+        "Recreate them through admission:\n"
+        "  kubectl -n ml-inference rollout restart deployment/llm-server\n"
+        "  kubectl -n batch delete pod nightly-28391-x7z  # Job/nightly-28391 creates it again\n")
+
+
+def test_audit_follows_rules_and_exclusions(capsys):
+    env = {"CASTSLICE_RULES": '[{"namespaces": ["default", "research"]}]',
+           "CASTSLICE_EXCLUDE_NAMESPACES": "kube-system,batch"}
+    code, out, _ = run(["audit", str(PODS)], env, capsys)
+    assert code == 1
+    assert "batch/" not in out and "whole-gpu-on-purpose" not in out
+    assert "llm-server-7d9f8b6c5d-slip1" in out
+
+
+def test_audit_of_a_clean_cluster_exits_zero(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"apiVersion": "v1", "kind": "List", '
+                                                  '"items": []}'))
+    assert run(["audit", "-"], capsys=capsys)[:2] == (0, "No opted-in Pod holds nvidia.com/gpu.\n")
+
+
+def test_savings_page_renders_in_chromium_with_the_chart(tmp_path, capsys):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    code, out, _ = run(["savings", str(PODS), "--output", "html", "--price", "2.5",
+                        "--slices-per-gpu", "4"], capsys=capsys)
+    page = tmp_path / "savings.html"
+    page.write_text(out)
+    shot = Path("test-artifacts") / "savings.png"
+    shot.parent.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    subprocess.run([chromium, *flags, f"--screenshot={shot.resolve()}",
+                    "--window-size=800,600", page.as_uri()], capture_output=True, timeout=60,
+                   check=True)
+    assert code == 0
+    assert dom.count('class="without"') == 3 and dom.count('class="with"') == 3
+    assert "Saved: <b>$2.50</b> per hour" in dom
+    assert shot.stat().st_size > 5000
