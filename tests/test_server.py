@@ -172,9 +172,11 @@ def test_logs_are_json_lines_without_env_values(tmp_path):
         {"name": "TOKEN", "value": "planted-secret-4f1c"}]
     with serve(tmp_path, workers=1) as served:
         served.admit(review)
-    lines = [line for line in served.log.read_text().splitlines() if line.startswith("{")]
-    decisions = [orjson.loads(line) for line in lines]
-    assert any(d.get("outcome") == "patch" and d["slices"] == 4 for d in decisions)
+    lines = served.log.read_text().splitlines()
+    records = [orjson.loads(line) for line in lines]  # every line, gunicorn's too, is JSON
+    assert any(r.get("outcome") == "patch" and r["slices"] == 4 for r in records)
+    assert any(r["msg"].startswith("Starting gunicorn") for r in records)
+    assert all({"time", "level", "msg"} <= set(r) for r in records)
     assert "planted-secret-4f1c" not in served.log.read_text()
 
 

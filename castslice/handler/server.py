@@ -69,6 +69,7 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": config.log_level,
+        "logconfig_dict": json_logging(config.log_level),
         "proc_name": "castslice",
         "control_socket_disable": True,
         "child_exit": _child_exit,
@@ -78,6 +79,19 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
         options |= {"certfile": config.tls_cert_file, "keyfile": config.tls_key_file,
                     "ssl_context": lambda _cfg, _default: tls.context}
     return options
+
+
+def json_logging(level: str) -> dict[str, Any]:
+    """gunicorn's own lines (start, stop, worker events) as JSON too, so every line parses."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "castslice.handler.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {name: {"level": level.upper(), "handlers": ["stderr"], "propagate": False}
+                    for name in ("gunicorn.error", "gunicorn.access")},
+    }
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
