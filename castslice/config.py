@@ -4,6 +4,8 @@ Every setting has a default, a type and a clear error; a running server never me
 config error, so everything that can be checked is checked here.
 """
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
+from castslice.capture.redact import DEFAULT_ANNOTATIONS as DEFAULT_REDACTED_ANNOTATIONS
 from castslice.functions.rules import Rule, parse_rules
 
 PREFIX = "CASTSLICE_"
@@ -55,6 +58,10 @@ class Config:
     threads: int = 1
     log_level: str = "info"
     capture: str | None = None
+    capture_sample: float = 1.0
+    capture_redact: frozenset[str] = frozenset()
+    capture_redact_annotations: tuple[str, ...] = DEFAULT_REDACTED_ANNOTATIONS
+    capture_queue: int = 10_000
     gpu_hourly_cost: float | None = None
     slices_per_gpu: int | None = None
     drain_seconds: float = 5.0
@@ -101,6 +108,11 @@ class Config:
             threads=read.whole("THREADS", 1, 1, 256),
             log_level=read.choice("LOG_LEVEL", "info", _LOG_LEVELS),
             capture=read.parse("CAPTURE", "", _capture) or None,
+            capture_sample=read.parse("CAPTURE_SAMPLE", "1", _fraction),
+            capture_redact=read.parse("CAPTURE_REDACT", "", _redact_fields),
+            capture_redact_annotations=read.parse(
+                "CAPTURE_REDACT_ANNOTATIONS", ",".join(DEFAULT_REDACTED_ANNOTATIONS), _globs),
+            capture_queue=read.whole("CAPTURE_QUEUE", 10_000, 1, 1_000_000),
             gpu_hourly_cost=read.parse("GPU_HOURLY_COST", "", _optional_price),
             slices_per_gpu=read.parse("SLICES_PER_GPU", "", _optional_whole),
             drain_seconds=read.parse("DRAIN_SECONDS", "5", _seconds),
@@ -108,6 +120,11 @@ class Config:
         if read.problems:
             raise ConfigError(read.problems)
         return config
+
+    def fingerprint(self) -> str:
+        """A short hash of the effective configuration, stamped on captured events."""
+        text = json.dumps(self.describe(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
         """The effective configuration as plain data, for `castslice config`."""
@@ -205,6 +222,28 @@ def _capture(value: str) -> str:
                                   value):
         raise ValueError("allowed: file:///absolute/dir or s3://bucket/prefix")
     return value
+
+
+def _fraction(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise ValueError("allowed: a share of events from 0 to 1, e.g. 0.1")
+    return share
+
+
+def _redact_fields(value: str) -> frozenset[str]:
+    fields = frozenset(f.strip() for f in value.split(",") if f.strip())
+    if not fields <= {"args", "command"}:
+        raise ValueError("allowed: comma-separated args, command (env values are always "
+                         "redacted)")
+    return fields
+
+
+def _globs(value: str) -> tuple[str, ...]:
+    return tuple(g.strip().lower() for g in value.split(",") if g.strip())
 
 
 def _optional_price(value: str) -> float | None:

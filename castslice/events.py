@@ -61,13 +61,13 @@ def answer(case: Case, base_env: Mapping[str, str]) -> Any:
     return readable(admit(case.request, config).response)
 
 
-def diff(case: Case, actual: Any) -> str:
+def diff(name: str, expected: Any, actual: Any) -> str:
     """A unified diff from expected to actual; empty when they agree."""
-    if actual == case.expected:
+    if actual == expected:
         return ""
-    before, after = dumps(case.expected).splitlines(), dumps(actual).splitlines()
-    return "\n".join(difflib.unified_diff(before, after, f"{case.name} expected",
-                                         f"{case.name} actual", lineterm=""))
+    before, after = dumps(expected).splitlines(), dumps(actual).splitlines()
+    return "\n".join(difflib.unified_diff(before, after, f"{name} expected",
+                                         f"{name} actual", lineterm=""))
 
 
 def write(case: Case, expected: Any) -> None:

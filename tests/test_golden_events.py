@@ -20,7 +20,7 @@ def test_there_are_enough_cases_to_cover_the_spec():
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_event_replays_to_its_expected_answer(case):
     actual = events.answer(case, {})
-    assert not events.diff(case, actual), events.diff(case, actual)
+    assert actual == case.expected, events.diff(case.name, case.expected, actual)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

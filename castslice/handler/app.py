@@ -1,10 +1,14 @@
 """The Falcon ASGI app: create_app(config) takes its dependencies, get_app() reads the env."""
 
+import logging
 import os
 from typing import Any
 
 import falcon.asgi
 
+from castslice import __version__
+from castslice.capture.recorder import CaptureLifespan, Recorder
+from castslice.capture.store import open_store
 from castslice.config import Config, available_cpus
 from castslice.handler import logs
 from castslice.handler.lifecycle import Lifecycle
@@ -17,13 +21,25 @@ def create_app(config: Config, lifecycle: Lifecycle | None = None,
     """The app with its routes; `lifecycle` turns ready at the end of this call."""
     lifecycle = lifecycle or Lifecycle()
     metrics = metrics or Metrics(config)
-    app = falcon.asgi.App()
-    app.add_route("/mutate", Mutate(config, metrics, logs.setup(config.log_level)))
+    logger = logs.setup(config.log_level)
+    recorder = capture_recorder(config, metrics, logger) if config.capture else None
+    app = falcon.asgi.App(middleware=[CaptureLifespan(recorder)] if recorder else [])
+    app.add_route("/mutate", Mutate(config, metrics, logger, recorder))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(lifecycle))
     app.add_route("/metrics", MetricsPage(metrics))
     lifecycle.ready = True
     return app
+
+
+def capture_recorder(config: Config, metrics: Metrics, logger: logging.Logger) -> Recorder:
+    """The recorder for CASTSLICE_CAPTURE; its store is opened in each worker at startup."""
+    location = config.capture or ""
+    return Recorder(lambda: open_store(location), queue_size=config.capture_queue,
+                    sample=config.capture_sample, redact_fields=config.capture_redact,
+                    redact_annotations=config.capture_redact_annotations,
+                    stamp={"version": __version__, "config": config.fingerprint()},
+                    counters=metrics, logger=logger)
 
 
 def get_app() -> "falcon.asgi.App[Any, Any]":

@@ -47,6 +47,11 @@ class Metrics:
                                "Estimated GPU capacity freed by admitted Pods, in dollars "
                                "per hour (needs CASTSLICE_GPU_HOURLY_COST and "
                                "CASTSLICE_SLICES_PER_GPU).")
+        self.capture_dropped = counter("capture_dropped_total",
+                                       "Events not captured because the queue was full.")
+        self.capture_written = counter("capture_written_total", "Events written to storage.")
+        self.capture_failed = counter("capture_failed_total",
+                                      "Events lost because storage refused a batch.")
         self.mutated = counter("pods_mutated_total", "Pods given shared slices, by namespace.",
                                ("namespace",))
         self.latency = Histogram("castslice_admission_duration_seconds",

@@ -8,6 +8,7 @@ import falcon
 import falcon.asgi
 import orjson
 
+from castslice.capture.recorder import Recorder
 from castslice.config import Config
 from castslice.functions.admit import Admission, admit
 from castslice.functions.decide import AdmissionWarning, Decision
@@ -24,16 +25,20 @@ FAILED = Decision("skip", "internal-error", warnings=(AdmissionWarning(
 class Mutate:
     """POST /mutate: read the review, decide, answer, observe."""
 
-    def __init__(self, config: Config, metrics: Metrics, logger: logging.Logger) -> None:
-        self.config, self.metrics, self.logger = config, metrics, logger
+    def __init__(self, config: Config, metrics: Metrics, logger: logging.Logger,
+                 recorder: Recorder | None = None) -> None:
+        self.config, self.metrics, self.logger, self.recorder = config, metrics, logger, recorder
         self.decisions = DecisionLog(config.log_level)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         review = await read_review(req, self.config.max_body_bytes)
         started = perf_counter()
         admission = self._admit(review)
-        resp.data = orjson.dumps(admission.response if admission else _fallback(review))
+        answer = admission.response if admission else _fallback(review)
+        resp.data = orjson.dumps(answer)
         resp.content_type = JSON
+        if self.recorder:
+            self.recorder.offer(review, answer)
         self._observe(review, admission, perf_counter() - started, req.content_length or 0)
 
     def _admit(self, review: Any) -> Admission | None:

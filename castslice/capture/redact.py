@@ -1,0 +1,50 @@
+"""Secret-bearing fields out before anything leaves the process; the decision unchanged.
+
+Env values are always replaced (valueFrom references stay: they name, not hold, secrets);
+args and command on request; annotations by glob, never CastSlice's own, so a redacted
+event replays to the same decision.
+"""
+
+import copy
+from collections.abc import Collection
+from fnmatch import fnmatchcase
+from typing import Any
+
+from castslice.functions.patch import CONTAINER_LISTS
+
+REDACTED = "<redacted>"
+DEFAULT_ANNOTATIONS = ("*token*", "*secret*", "*password*", "*credential*",
+                       "kubectl.kubernetes.io/last-applied-configuration")
+
+
+def redact(review: Any, fields: Collection[str], annotations: Collection[str]) -> Any:
+    """A redacted deep copy of `review`; `fields` may hold "args" and "command"."""
+    review = copy.deepcopy(review)
+    pod = review.get("request", {}).get("object") if isinstance(review, dict) else None
+    if not isinstance(pod, dict):
+        return review
+    spec = pod.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    for list_name in CONTAINER_LISTS:
+        for container in spec.get(list_name) or ():
+            if isinstance(container, dict):
+                _container(container, fields)
+    metadata = pod.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    found = metadata.get("annotations")
+    if isinstance(found, dict):
+        for key in found:
+            if not key.startswith("castops.io/") and any(
+                fnmatchcase(key.lower(), pattern) for pattern in annotations
+            ):
+                found[key] = REDACTED
+    return review
+
+
+def _container(container: dict[str, Any], fields: Collection[str]) -> None:
+    for variable in container.get("env") or ():
+        if isinstance(variable, dict) and "value" in variable:
+            variable["value"] = REDACTED
+    for field in ("args", "command"):
+        if field in fields and isinstance(container.get(field), list):
+            container[field] = [REDACTED for _ in container[field]]

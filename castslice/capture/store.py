@@ -1,0 +1,130 @@
+"""Where captured events live: a directory or an S3 prefix, as gzip JSON-lines batches.
+
+Keys are `PREFIX/YYYY/MM/DD/HHMMSS-<pid>-<seq>.jsonl.gz`: listing a day is one prefix
+listing, and a batch is one PUT, not one per admission (see README, "Capture").
+"""
+
+import gzip
+import os
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import orjson
+
+SUFFIX = ".jsonl.gz"
+
+
+class Store(Protocol):
+    def write(self, records: list[dict[str, Any]]) -> str: ...
+    def keys(self, since: date | None, until: date | None) -> Iterator[str]: ...
+    def read(self, key: str) -> bytes: ...
+
+
+class StoreError(Exception):
+    """The capture location cannot be used; the message says why."""
+
+
+def encode(records: list[dict[str, Any]]) -> bytes:
+    return gzip.compress(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+                                  for r in records), compresslevel=5)
+
+
+def decode(blob: bytes) -> Iterator[dict[str, Any]]:
+    for line in gzip.decompress(blob).splitlines():
+        if line.strip():
+            yield orjson.loads(line)
+
+
+def batch_key(sequence: int, now: float) -> str:
+    stamp = time.gmtime(now)
+    return (time.strftime("%Y/%m/%d/%H%M%S", stamp)
+            + f"-{os.getpid()}-{sequence:06d}{SUFFIX}")
+
+
+def _days(since: date | None, until: date | None) -> list[str] | None:
+    """Day prefixes to list, or None for everything."""
+    if since is None or until is None:
+        return None
+    return [(since + timedelta(d)).strftime("%Y/%m/%d/") for d in range((until - since).days + 1)]
+
+
+def _in_range(key: str, since: date | None, until: date | None) -> bool:
+    day = key[:10].replace("/", "-")
+    return (since is None or day >= since.isoformat()) and (
+        until is None or day <= until.isoformat())
+
+
+class FileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sequence = 0
+
+    def write(self, records: list[dict[str, Any]]) -> str:
+        self.sequence += 1
+        key = batch_key(self.sequence, time.time())
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(encode(records))
+        partial.replace(path)  # readers never see half a batch
+        return key
+
+    def keys(self, since: date | None, until: date | None) -> Iterator[str]:
+        for path in sorted(self.root.rglob(f"*{SUFFIX}")):
+            key = path.relative_to(self.root).as_posix()
+            if _in_range(key, since, until):
+                yield key
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+
+class S3Store:
+    """boto3 with its standard credential chain; AWS_REGION and AWS_ENDPOINT_URL_S3 (or
+    AWS_ENDPOINT_URL) from the environment reach MinIO and other S3-compatible stores."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        try:
+            import boto3
+        except ImportError:
+            raise StoreError("s3:// capture needs boto3: pip install 'castslice[s3]'") from None
+        self.client = boto3.client("s3")
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.sequence = 0
+
+    def _full(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def write(self, records: list[dict[str, Any]]) -> str:
+        self.sequence += 1
+        key = batch_key(self.sequence, time.time())
+        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=encode(records),
+                               ContentType="application/x-ndjson", ContentEncoding="gzip")
+        return key
+
+    def keys(self, since: date | None, until: date | None) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for day in _days(since, until) or [""]:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(day)):
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self._full("")):]
+                    if key.endswith(SUFFIX) and _in_range(key, since, until):
+                        yield key
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        return body
+
+
+def open_store(location: str) -> Store:
+    """A store for file:///dir, s3://bucket/prefix, or a plain directory path."""
+    url = urlparse(location)
+    if url.scheme == "s3":
+        return S3Store(url.netloc, url.path)
+    if url.scheme in ("file", ""):
+        return FileStore(Path(url.path if url.scheme else location))
+    raise StoreError(f"{location}: use file:///dir, s3://bucket/prefix or a directory")
