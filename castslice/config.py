@@ -6,6 +6,7 @@ config error, so everything that can be checked is checked here.
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -108,14 +109,17 @@ class Config:
             threads=read.whole("THREADS", 1, 1, 256),
             log_level=read.choice("LOG_LEVEL", "info", _LOG_LEVELS),
             capture=read.parse("CAPTURE", "", _capture) or None,
-            capture_sample=read.parse("CAPTURE_SAMPLE", "1", _fraction),
+            capture_sample=read.parse("CAPTURE_SAMPLE", "1", _real(
+                0, 1, "a share of events from 0 to 1, e.g. 0.1")),
             capture_redact=read.parse("CAPTURE_REDACT", "", _redact_fields),
             capture_redact_annotations=read.parse(
                 "CAPTURE_REDACT_ANNOTATIONS", ",".join(DEFAULT_REDACTED_ANNOTATIONS), _globs),
             capture_queue=read.whole("CAPTURE_QUEUE", 10_000, 1, 1_000_000),
-            gpu_hourly_cost=read.parse("GPU_HOURLY_COST", "", _optional_price),
+            gpu_hourly_cost=read.parse("GPU_HOURLY_COST", "", _blank_is_none(_real(
+                0, 1e6, "dollars per GPU-hour, a number above 0, e.g. 2.5", above_low=True))),
             slices_per_gpu=read.parse("SLICES_PER_GPU", "", _optional_whole),
-            drain_seconds=read.parse("DRAIN_SECONDS", "5", _seconds),
+            drain_seconds=read.parse("DRAIN_SECONDS", "5", _real(
+                0, 600, "seconds from 0 to 600, e.g. 5 or 0.5")),
         )
         if read.problems:
             raise ConfigError(read.problems)
@@ -224,14 +228,22 @@ def _capture(value: str) -> str:
     return value
 
 
-def _fraction(value: str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        share = -1.0
-    if not 0 <= share <= 1:
-        raise ValueError("allowed: a share of events from 0 to 1, e.g. 0.1")
-    return share
+def _real(low: float, high: float, allowed: str,
+          above_low: bool = False) -> Callable[[str], float]:
+    """A parser for a number in [low, high] (or (low, high]); NaN and text are refused."""
+    def parser(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not ((low < number) if above_low else (low <= number)) or not number <= high:
+            raise ValueError(f"allowed: {allowed}")
+        return number
+    return parser
+
+
+def _blank_is_none(parser: Callable[[str], T]) -> Callable[[str], T | None]:
+    return lambda value: parser(value) if value.strip() else None
 
 
 def _redact_fields(value: str) -> frozenset[str]:
@@ -246,34 +258,12 @@ def _globs(value: str) -> tuple[str, ...]:
     return tuple(g.strip().lower() for g in value.split(",") if g.strip())
 
 
-def _optional_price(value: str) -> float | None:
-    if not value.strip():
-        return None
-    try:
-        price = float(value)
-    except ValueError:
-        price = -1.0
-    if not 0 < price < 1e6:
-        raise ValueError("allowed: dollars per GPU-hour, a number above 0, e.g. 2.5")
-    return price
-
-
 def _optional_whole(value: str) -> int | None:
     if not value.strip():
         return None
     if not _is_whole(value) or not 1 <= int(value) <= 10_000:
         raise ValueError("allowed: a whole number from 1 to 10000")
     return int(value)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 600:
-        raise ValueError("allowed: seconds from 0 to 600, e.g. 5 or 0.5")
-    return seconds
 
 
 def _plain(value: object) -> object:

@@ -71,6 +71,12 @@ def test_config_is_immutable():
     ("CASTSLICE_GPU_HOURLY_COST", "-2", "dollars per GPU-hour"),
     ("CASTSLICE_SLICES_PER_GPU", "1.5", "a whole number"),
     ("CASTSLICE_DRAIN_SECONDS", "forever", "seconds from 0 to 600"),
+    ("CASTSLICE_DRAIN_SECONDS", "nan", "seconds from 0 to 600"),
+    ("CASTSLICE_GPU_HOURLY_COST", "0", "a number above 0"),
+    ("CASTSLICE_CAPTURE_SAMPLE", "2", "a share of events from 0 to 1"),
+    ("CASTSLICE_CAPTURE_SAMPLE", "half", "a share of events from 0 to 1"),
+    ("CASTSLICE_CAPTURE_REDACT", "env", "comma-separated args, command"),
+    ("CASTSLICE_CAPTURE_QUEUE", "0", "from 1 to 1000000"),
 ])
 def test_each_bad_variable_is_one_line_naming_variable_value_and_rule(name, value, allowed):
     (problem,) = problems({name: value})
