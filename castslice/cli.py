@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                              "(default: CASTSLICE_GPU_HOURLY_COST)")
     savings_cmd.add_argument("--slices-per-gpu", type=int, help="shared units one card "
                              "advertises (default: CASTSLICE_SLICES_PER_GPU)")
+    command("doctor", doctor, "can the cluster run mutated Pods? reads kubectl get nodes -o "
+            "json; exit 1 if not").add_argument("file", nargs="?", default="-")
     command("audit", audit, "opted-in Pods that still hold whole GPUs, and how to recreate "
             "them; exit 1 if any").add_argument("file", nargs="?", default="-",
                                                 help="kubectl get pods -A -o json")
@@ -277,6 +279,19 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     else:
         print(report.page(summary) if args.output == "html" else report.table(summary), end="")
     return 0
+
+
+def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.doctor import diagnose
+
+    text = _read_text(args.file)
+    try:
+        documents = [orjson.loads(text)]
+    except orjson.JSONDecodeError:
+        documents = _yaml_documents(args.file, text)
+    result = diagnose(documents, load_config(env))
+    print("\n".join(result.lines))
+    return 0 if result.ok else 1
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -9,19 +9,21 @@ from castslice.functions.quantity import whole_count
 FINISHED = ("Succeeded", "Failed")
 
 
-def pods_in(documents: list[Any]) -> list[dict[str, Any]]:
-    """Every Pod in the documents, whether listed (`items`) or standalone."""
+def objects_of(documents: list[Any], kind: str) -> list[dict[str, Any]]:
+    """Every object of `kind` in the documents, listed (`items`, whose entries kubectl may
+    leave without a kind) or standalone."""
     found: list[dict[str, Any]] = []
     for document in documents:
-        if isinstance(document, dict) and isinstance(document.get("items"), list):
-            found += [i for i in document["items"] if isinstance(i, dict) and _is_pod(i)]
-        elif isinstance(document, dict) and _is_pod(document):
-            found.append(document)
+        items = document.get("items") if isinstance(document, dict) else None
+        for item in items if isinstance(items, list) else [document]:
+            if isinstance(item, dict) and item.get("kind", kind) == kind:
+                found.append(item)
     return found
 
 
-def _is_pod(item: Mapping[str, Any]) -> bool:
-    return item.get("kind", "Pod") == "Pod" and isinstance(item.get("spec"), dict)
+def pods_in(documents: list[Any]) -> list[dict[str, Any]]:
+    """Every Pod with a spec in the documents."""
+    return [p for p in objects_of(documents, "Pod") if isinstance(p.get("spec"), dict)]
 
 
 def meta(pod: Mapping[str, Any]) -> dict[str, Any]:

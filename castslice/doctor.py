@@ -1,0 +1,65 @@
+"""`castslice doctor`: can this cluster run the Pods CastSlice mutates?
+
+From `kubectl get nodes -o json`: some node must advertise the target resource in its
+allocatable (if none does, every mutated Pod stays Pending), and on nodes whose sharing
+strategy is MPS the NVIDIA device plugin refuses a container asking for more than 1 shared
+GPU (failRequestsGreaterThanOne is forced on there).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from castslice.config import Config
+from castslice.functions.quantity import whole_count
+from castslice.podlist import meta, objects_of, strings
+
+STRATEGY_LABEL = "nvidia.com/gpu.sharing-strategy"
+STOCK_RENAMED = "nvidia.com/gpu.shared"
+
+
+@dataclass
+class Diagnosis:
+    lines: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+def largest_grant(config: Config) -> int:
+    """The most slices CastSlice may give one GPU under this configuration."""
+    rules = [r.slice_ratio or config.presets.get(r.workload_type or "", 0) for r in config.rules]
+    return max([config.max_slices, config.default_slices, *config.presets.values(), *rules])
+
+
+def diagnose(documents: list[Any], config: Config) -> Diagnosis:
+    nodes = objects_of(documents, "Node")
+    result = Diagnosis()
+    target = config.target_resource
+    serving = []
+    for node in nodes:
+        name = meta(node).get("name", "?")
+        allocatable = strings(strings(node.get("status")).get("allocatable"))
+        count = whole_count(allocatable.get(target))
+        if count:
+            serving.append(node)
+            result.lines.append(f"ok: node {name} advertises {count} {target}")
+    if not serving:
+        result.ok = False
+        result.lines.append(f"problem: no node advertises {target} in its allocatable; every "
+                            "Pod CastSlice mutates would stay Pending")
+        renamed = any(whole_count(strings(strings(n.get("status")).get("allocatable")).get(
+            STOCK_RENAMED)) for n in nodes)
+        if renamed and target != STOCK_RENAMED:
+            result.lines.append(f"hint: nodes advertise {STOCK_RENAMED} (the device plugin's "
+                                f"renameByDefault): set CASTSLICE_TARGET_RESOURCE={STOCK_RENAMED}")
+    grant = largest_grant(config)
+    for node in serving:
+        labels = strings(meta(node).get("labels"))
+        if labels.get(STRATEGY_LABEL) == "mps" and grant > 1:
+            result.lines.append(
+                f"warning: node {meta(node).get('name', '?')} shares by MPS: a container "
+                f"asking for more than 1 {target} fails there (UnexpectedAdmissionError), and "
+                f"CastSlice may grant up to {grant} per GPU; keep such Pods off MPS nodes or "
+                "set CASTSLICE_MAX_SLICES=1 and every preset to 1")
+    if not nodes:
+        result.ok = False
+        result.lines.append("problem: no Node objects in the input (kubectl get nodes -o json)")
+    return result

@@ -1,0 +1,62 @@
+"""`castslice doctor` on node lists shaped like `kubectl get nodes -o json`."""
+
+import json
+
+from castslice.cli import main
+
+
+def node(name, allocatable, strategy=None):
+    labels = {"kubernetes.io/hostname": name}
+    if strategy:
+        labels["nvidia.com/gpu.sharing-strategy"] = strategy
+    return {"metadata": {"name": name, "labels": labels},
+            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", **allocatable}}}
+
+
+def run(tmp_path, nodes, env, capsys):
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    code = main(["doctor", str(path)], env)
+    return code, capsys.readouterr().out
+
+
+def test_cluster_without_the_target_resource_fails_with_the_reason(tmp_path, capsys):
+    code, out = run(tmp_path, [node("gpu-1", {"nvidia.com/gpu": "8"})], {}, capsys)
+    assert code == 1
+    assert ("problem: no node advertises nvidia.com/gpu-shared in its allocatable; every Pod "
+            "CastSlice mutates would stay Pending") in out
+
+
+def test_stock_plugin_rename_gets_a_hint(tmp_path, capsys):
+    code, out = run(tmp_path, [node("gpu-1", {"nvidia.com/gpu.shared": "32"})], {}, capsys)
+    assert code == 1
+    assert "set CASTSLICE_TARGET_RESOURCE=nvidia.com/gpu.shared" in out
+
+
+def test_time_slicing_node_with_the_target_is_ok(tmp_path, capsys):
+    env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
+    code, out = run(tmp_path, [node("gpu-1", {"nvidia.com/gpu.shared": "32"}, "time-slicing"),
+                               node("cpu-1", {})], env, capsys)
+    assert code == 0
+    assert out == "ok: node gpu-1 advertises 32 nvidia.com/gpu.shared\n"
+
+
+def test_mps_nodes_are_flagged_when_grants_can_exceed_one(tmp_path, capsys):
+    env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
+    code, out = run(tmp_path, [node("mps-1", {"nvidia.com/gpu.shared": "8"}, "mps")], env,
+                    capsys)
+    assert code == 0
+    assert "warning: node mps-1 shares by MPS" in out and "up to 64 per GPU" in out
+
+
+def test_mps_is_fine_when_every_grant_is_one(tmp_path, capsys):
+    env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared", "CASTSLICE_MAX_SLICES": "1",
+           "CASTSLICE_PRESETS": "training=1,inference=1,batch=1,dev=1"}
+    code, out = run(tmp_path, [node("mps-1", {"nvidia.com/gpu.shared": "8"}, "mps")], env,
+                    capsys)
+    assert code == 0 and "warning" not in out
+
+
+def test_input_without_nodes_is_a_problem(tmp_path, capsys):
+    code, out = run(tmp_path, [], {}, capsys)
+    assert code == 1 and "no Node objects" in out
