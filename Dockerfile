@@ -1,0 +1,30 @@
+# CastSlice's image: a build stage that installs the wheel and its pinned dependencies into
+# a virtual environment, and a final stage with only Python and that environment.
+# BASE is the upstream Python image by exact tag; tests build with a local base instead
+# (no registry is reachable there): --build-arg BASE=localhost/castslice-base.
+ARG BASE=docker.io/library/python:3.11.11-slim-bookworm
+
+FROM ${BASE} AS build
+# gunicorn-h1c (the C HTTP parser) ships no wheel: compile it here, never in the final image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md requirements.lock ./
+COPY castslice ./castslice
+RUN python3 -m venv /opt/castslice \
+ && /opt/castslice/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --require-hashes -r requirements.lock \
+ && /opt/castslice/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps . \
+ && find /opt/castslice -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM ${BASE}
+COPY --from=build /opt/castslice /opt/castslice
+ENV PATH=/opt/castslice/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["castslice"]
+CMD ["serve"]
