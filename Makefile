@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+SCAN := .venv-scan/.installed-stamp
 TLS := .local/tls
 
 .PHONY: install run test bench clean
@@ -10,6 +11,12 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# checkov (the manifest and Dockerfile scan) pins many packages of its own: separate venv.
+$(SCAN):
+	python3 -m venv .venv-scan
+	.venv-scan/bin/python -m pip install --quiet checkov==3.3.30
 	touch $@
 
 install: $(STAMP)
@@ -21,7 +28,7 @@ run: install
 	CASTSLICE_BIND=127.0.0.1:8443 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
-test: install
+test: install $(SCAN)
 	$(VENV)/bin/ruff check castslice tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -31,4 +38,4 @@ bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-scan .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

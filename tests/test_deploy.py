@@ -14,6 +14,7 @@ from tests.kube import K8S_VERSION
 ROOT = Path(__file__).parent.parent
 PLAIN = ROOT / "deploy" / "plain"
 CORE_KINDS = {"Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
+              "NetworkPolicy",
               "MutatingWebhookConfiguration"}
 
 

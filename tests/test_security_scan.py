@@ -1,0 +1,34 @@
+"""A static security scan (checkov) of the manifests and the Dockerfile, with reasons."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parent.parent
+CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-scan" / "bin" / "checkov"))
+SKIPS = yaml.safe_load((ROOT / "tests" / "security" / "checkov-skips.yaml").read_text())
+
+
+def findings(*target: str) -> set[str]:
+    result = subprocess.run([str(CHECKOV), *target, "--output", "json", "--quiet",
+                             "--skip-download", "--compact"], capture_output=True, text=True,
+                            timeout=300, check=False, cwd=ROOT)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    return {failed["check_id"] for report in reports
+            for failed in report.get("results", {}).get("failed_checks", [])}
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by `make test` "
+                    "into .venv-scan (it pins its own dependencies)")
+def test_every_finding_is_fixed_or_justified_and_no_justification_is_stale():
+    found = findings("-d", "deploy/plain", "--framework", "kubernetes") | findings(
+        "-f", "Dockerfile", "--framework", "dockerfile") | findings(
+        "-d", "deploy/examples", "--framework", "kubernetes")
+    assert found - SKIPS.keys() == set(), "fix these or justify them in checkov-skips.yaml"
+    assert SKIPS.keys() - found == set(), "these no longer fire: remove them from the list"
+    assert all(entry["reason"].strip() for entry in SKIPS.values())
