@@ -119,8 +119,8 @@ def test_s3_store_writes_lists_by_day_and_replays(capsys):
         env = {"CASTSLICE_PRESETS": "training=8,inference=2,batch=2,dev=1"}
         assert main(["replay", "s3://castslice-events/prod/cluster-a", "--limit", "1"], env) == 1
     out = capsys.readouterr().out
-    assert out.count("# different patch:") == 1
-    assert ["different", "patch", "3"] in [line.split() for line in out.splitlines()]
+    assert out.count("# different slice count:") == 1
+    assert ["different", "slice", "count", "3"] in [line.split() for line in out.splitlines()]
 
 
 def test_s3_capture_without_boto3_stops_the_server(monkeypatch, capsys):
@@ -205,3 +205,20 @@ def test_replay_of_captures_refuses_update(tmp_path, capsys):
     assert main(["replay", f"file://{tmp_path}", "--update"], {}) == 1
     assert "captured events are a record" in capsys.readouterr().err
 
+
+
+def test_change_kinds_name_what_changed():
+    from castslice.capture.replay import change
+
+    def patch(*values):
+        return [{"op": "add", "path": f"/p{i}", "value": v} for i, v in enumerate(values)]
+    plain = {"allowed": True}
+    assert change(plain, plain) is None
+    assert change(plain, {"allowed": True, "patch": patch("1")}) == "newly mutated"
+    assert change({"allowed": True, "patch": patch("1")}, plain) == "no longer mutated"
+    assert change({"allowed": True, "patch": patch("2")},
+                  {"allowed": True, "patch": patch("4")}) == "different slice count"
+    assert change({"allowed": True, "patch": patch("2")},
+                  {"allowed": True, "patch": patch("2", "2")}) == "different patch"
+    assert change(plain, {"allowed": True, "warnings": ["x"]}) == "different warnings"
+    assert change(plain, {"allowed": False}) == "different verdict"

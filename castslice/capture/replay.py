@@ -11,8 +11,8 @@ from castslice.config import Config
 from castslice.events import readable
 from castslice.functions.admit import admit
 
-KINDS = ("newly mutated", "no longer mutated", "different patch", "different warnings",
-         "different verdict")
+KINDS = ("newly mutated", "no longer mutated", "different slice count", "different patch",
+         "different warnings", "different verdict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,15 @@ def change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
     if ("patch" in before) != ("patch" in after):
         return "newly mutated" if "patch" in after else "no longer mutated"
     if before.get("patch") != after.get("patch"):
-        return "different patch"
+        return "different slice count" if _same_paths(before["patch"], after["patch"]) else (
+            "different patch")
     return "different warnings"
+
+
+def _same_paths(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """Both patches touch the same places and differ only in values: the slice counts
+    (and the castops.io/sliced text that records them)."""
+    return [(op["op"], op["path"]) for op in before] == [(op["op"], op["path"]) for op in after]
 
 
 def summary(counts: Counter[str | None]) -> str:
