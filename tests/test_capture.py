@@ -1,6 +1,7 @@
 """Capture and replay: redaction, a queue that never waits, S3 through moto, real servers."""
 
 import gzip
+import logging
 import threading
 from datetime import UTC, datetime
 
@@ -39,7 +40,7 @@ def recorder(store, queue_size=100, **changes):
                     redact_fields=config.capture_redact,
                     redact_annotations=config.capture_redact_annotations,
                     stamp={"version": "test", "config": config.fingerprint()},
-                    counters=Metrics(config), logger=__import__("logging").getLogger("t"))
+                    counters=Metrics(config), logger=logging.getLogger("castslice-test"))
 
 
 def test_redaction_removes_secrets_and_keeps_the_decision():
