@@ -11,8 +11,9 @@ from typing import Any
 
 from castslice.config import Config
 from castslice.functions import resolve
+from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
-from castslice.podlist import holds, live, meta, strings
+from castslice.podlist import holds, live
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,11 @@ def slipped(pods: list[dict[str, Any]], config: Config) -> list[Slipped]:
     """Live, opted-in Pods outside excluded namespaces that hold the source resource."""
     found = []
     for pod in pods:
-        metadata = meta(pod)
+        metadata = metadata_of(pod)
         namespace = str(metadata.get("namespace", "default"))
         if namespace in config.exclude_namespaces or not live(pod):
             continue
-        annotations, labels = strings(metadata.get("annotations")), strings(metadata.get("labels"))
+        annotations, labels = mapping(metadata.get("annotations")), mapping(metadata.get("labels"))
         opted, by = resolve.opt_in(annotations, first_match(config.rules, namespace, labels))
         if opted and holds(pod, config.source_resource):
             found.append(Slipped(namespace, str(metadata.get("name", "?")), by,
@@ -48,7 +49,7 @@ def recreate_command(namespace: str, metadata: Mapping[str, Any]) -> str:
     if owner is None:
         return f"{kubectl} get pod {name} -o yaml | kubectl replace --force -f -"
     kind, owner_name = owner.get("kind"), str(owner.get("name", "?"))
-    template_hash = strings(metadata.get("labels")).get("pod-template-hash")
+    template_hash = mapping(metadata.get("labels")).get("pod-template-hash")
     if kind == "ReplicaSet" and template_hash and owner_name.endswith(f"-{template_hash}"):
         return f"{kubectl} rollout restart deployment/{owner_name[:-len(template_hash) - 1]}"
     if kind in ("StatefulSet", "DaemonSet"):

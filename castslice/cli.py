@@ -284,12 +284,7 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.doctor import diagnose
 
-    text = _read_text(args.file)
-    try:
-        documents = [orjson.loads(text)]
-    except orjson.JSONDecodeError:
-        documents = _yaml_documents(args.file, text)
-    result = diagnose(documents, load_config(env))
+    result = diagnose(_documents(args.file), load_config(env))
     print("\n".join(result.lines))
     return 0 if result.ok else 1
 
@@ -315,12 +310,16 @@ def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _pods(file: str) -> list[dict[str, Any]]:
     from castslice.podlist import pods_in
 
+    return pods_in(_documents(file))
+
+
+def _documents(file: str) -> list[Any]:
+    """kubectl output as JSON (parsed fast) or as one or more YAML documents."""
     text = _read_text(file)
     try:
-        documents = [orjson.loads(text)]
+        return [orjson.loads(text)]
     except orjson.JSONDecodeError:
-        documents = _yaml_documents(file, text)
-    return pods_in(documents)
+        return _yaml_documents(file, text)
 
 
 def _replay_one(case: events.Case, env: Mapping[str, str]) -> Any:

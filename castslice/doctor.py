@@ -11,7 +11,8 @@ from typing import Any
 
 from castslice.config import Config
 from castslice.functions.quantity import whole_count
-from castslice.podlist import meta, objects_of, strings
+from castslice.functions.reviews import mapping, metadata_of
+from castslice.podlist import objects_of
 
 STRATEGY_LABEL = "nvidia.com/gpu.sharing-strategy"
 STOCK_RENAMED = "nvidia.com/gpu.shared"
@@ -35,8 +36,8 @@ def diagnose(documents: list[Any], config: Config) -> Diagnosis:
     target = config.target_resource
     serving = []
     for node in nodes:
-        name = meta(node).get("name", "?")
-        allocatable = strings(strings(node.get("status")).get("allocatable"))
+        name = metadata_of(node).get("name", "?")
+        allocatable = mapping(mapping(node.get("status")).get("allocatable"))
         count = whole_count(allocatable.get(target))
         if count:
             serving.append(node)
@@ -45,17 +46,17 @@ def diagnose(documents: list[Any], config: Config) -> Diagnosis:
         result.ok = False
         result.lines.append(f"problem: no node advertises {target} in its allocatable; every "
                             "Pod CastSlice mutates would stay Pending")
-        renamed = any(whole_count(strings(strings(n.get("status")).get("allocatable")).get(
+        renamed = any(whole_count(mapping(mapping(n.get("status")).get("allocatable")).get(
             STOCK_RENAMED)) for n in nodes)
         if renamed and target != STOCK_RENAMED:
             result.lines.append(f"hint: nodes advertise {STOCK_RENAMED} (the device plugin's "
                                 f"renameByDefault): set CASTSLICE_TARGET_RESOURCE={STOCK_RENAMED}")
     grant = largest_grant(config)
     for node in serving:
-        labels = strings(meta(node).get("labels"))
+        labels = mapping(metadata_of(node).get("labels"))
         if labels.get(STRATEGY_LABEL) == "mps" and grant > 1:
             result.lines.append(
-                f"warning: node {meta(node).get('name', '?')} shares by MPS: a container "
+                f"warning: node {metadata_of(node).get('name', '?')} shares by MPS: a container "
                 f"asking for more than 1 {target} fails there (UnexpectedAdmissionError), and "
                 f"CastSlice may grant up to {grant} per GPU; keep such Pods off MPS nodes or "
                 "set CASTSLICE_MAX_SLICES=1 and every preset to 1")

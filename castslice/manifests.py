@@ -14,6 +14,7 @@ import jsonpatch
 from castslice.config import Config
 from castslice.events import readable
 from castslice.functions.admit import admit
+from castslice.functions.reviews import metadata_of
 
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Deployment": ("spec", "template"),
@@ -42,8 +43,7 @@ def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Pr
         if not isinstance(document, dict):
             continue
         kind = document.get("kind")
-        metadata = document.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
+        metadata = metadata_of(document)
         label = f"{kind}/{metadata.get('name', index)}"
         if kind == "Pod":
             yield _admit_pod(document, document, (), config,

@@ -5,6 +5,7 @@ from typing import Any
 
 from castslice.functions.patch import CONTAINER_LISTS
 from castslice.functions.quantity import whole_count
+from castslice.functions.reviews import mapping
 
 FINISHED = ("Succeeded", "Failed")
 
@@ -26,24 +27,15 @@ def pods_in(documents: list[Any]) -> list[dict[str, Any]]:
     return [p for p in objects_of(documents, "Pod") if isinstance(p.get("spec"), dict)]
 
 
-def meta(pod: Mapping[str, Any]) -> dict[str, Any]:
-    metadata = pod.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def strings(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def live(pod: Mapping[str, Any]) -> bool:
     """Still holding its resources: not Succeeded or Failed."""
-    return strings(pod.get("status")).get("phase") not in FINISHED
+    return mapping(pod.get("status")).get("phase") not in FINISHED
 
 
 def _amounts(containers: object, resource: str) -> Iterator[int]:
     for container in containers if isinstance(containers, list) else ():
-        resources = strings(strings(container).get("resources"))
-        limits, requests = strings(resources.get("limits")), strings(resources.get("requests"))
+        resources = mapping(mapping(container).get("resources"))
+        limits, requests = mapping(resources.get("limits")), mapping(resources.get("requests"))
         yield whole_count(limits.get(resource, requests.get(resource))) or 0
 
 
@@ -52,11 +44,11 @@ def effective_request(pod: Mapping[str, Any], resource: str) -> int:
 
     https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers
     """
-    spec = strings(pod.get("spec"))
+    spec = mapping(pod.get("spec"))
     regular = sum(_amounts(spec.get("containers"), resource))
     return max(regular, max(_amounts(spec.get("initContainers"), resource), default=0))
 
 
 def holds(pod: Mapping[str, Any], resource: str) -> bool:
-    spec = strings(pod.get("spec"))
+    spec = mapping(pod.get("spec"))
     return any(any(_amounts(spec.get(name), resource)) for name in CONTAINER_LISTS)

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from castslice.functions.annotations import SLICED, WORKLOAD_TYPE
-from castslice.podlist import effective_request, live, meta, strings
+from castslice.functions.reviews import mapping, metadata_of
+from castslice.podlist import effective_request, live
 
 HOURS_PER_MONTH = 730
 _ASKED = re.compile(r" x(\d+) -> ")
@@ -67,8 +68,8 @@ def summarize(pods: list[dict[str, Any]], target: str, slices_per_gpu: int,
         slices = effective_request(pod, target)
         if not slices or not live(pod):
             continue
-        metadata = meta(pod)
-        annotations = strings(metadata.get("annotations"))
+        metadata = metadata_of(pod)
+        annotations = mapping(metadata.get("annotations"))
         key = (str(metadata.get("namespace", "default")),
                str(annotations.get(WORKLOAD_TYPE, "unspecified")))
         asked = _ASKED.search(str(annotations.get(SLICED, "")))

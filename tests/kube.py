@@ -1,13 +1,12 @@
 """What the API server would do with a patched Pod: apply the patch, then validate it."""
 
-import base64
 import copy
 from typing import Any
 
 import jsonpatch
 import kubernetes_validate
-import orjson
 
+from castslice.events import readable
 from castslice.functions.patch import CONTAINER_LISTS
 from castslice.functions.quantity import parse_quantity
 
@@ -45,8 +44,8 @@ def gpu_container(name: str, gpus: Any, resource: str = "nvidia.com/gpu") -> dic
 
 
 def patch_of(response: dict[str, Any]) -> list[dict[str, Any]]:
-    answer = response["response"]
-    return orjson.loads(base64.b64decode(answer["patch"])) if "patch" in answer else []
+    patch: list[dict[str, Any]] = readable(response)["response"].get("patch", [])
+    return patch
 
 
 def admitted_pod(review: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ never waits on storage. dryRun requests are not recorded. Redaction happens on t
 thread, before anything leaves the process. Shutdown flushes what is queued.
 """
 
+import asyncio
 import logging
 import queue
 import random
@@ -98,6 +99,4 @@ class CaptureLifespan:
         self.recorder.start()
 
     async def process_shutdown(self, scope: Any, event: Any) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.recorder.close)

@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from castslice.functions.patch import CONTAINER_LISTS
+from castslice.functions.reviews import mapping, metadata_of
 
 REDACTED = "<redacted>"
 DEFAULT_ANNOTATIONS = ("*token*", "*secret*", "*password*", "*credential*",
@@ -23,15 +24,12 @@ def redact(review: Any, fields: Collection[str], annotations: Collection[str]) -
     pod = review.get("request", {}).get("object") if isinstance(review, dict) else None
     if not isinstance(pod, dict):
         return review
-    spec = pod.get("spec")
-    spec = spec if isinstance(spec, dict) else {}
+    spec = mapping(pod.get("spec"))
     for list_name in CONTAINER_LISTS:
         for container in spec.get(list_name) or ():
             if isinstance(container, dict):
                 _container(container, fields)
-    metadata = pod.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    found = metadata.get("annotations")
+    found = metadata_of(pod).get("annotations")
     if isinstance(found, dict):
         for key in found:
             if not key.startswith("castops.io/") and any(

@@ -4,14 +4,13 @@ Skips come first and name their reason, so a log line or metric says why a Pod w
 alone without anyone re-reading this file.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from castslice.config import Config
 from castslice.functions import resolve
 from castslice.functions.patch import annotate, rewrite_resources
-from castslice.functions.reviews import AdmissionRequest, PatchOp
+from castslice.functions.reviews import AdmissionRequest, PatchOp, mapping, metadata_of
 from castslice.functions.rules import first_match
 
 Outcome = Literal["patch", "skip", "deny"]
@@ -45,10 +44,9 @@ def decide(request: AdmissionRequest, config: Config) -> Decision:
     if skip:
         return Decision("skip", skip)
     pod: dict[str, Any] = request["object"]
-    metadata = pod.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    annotations = _string_map(metadata.get("annotations"))
-    rule = first_match(config.rules, _namespace(request), _string_map(metadata.get("labels")))
+    metadata = metadata_of(pod)
+    annotations = mapping(metadata.get("annotations"))
+    rule = first_match(config.rules, _namespace(request), mapping(metadata.get("labels")))
     odd = resolve.odd_optimize(annotations)
     warnings: tuple[AdmissionWarning, ...] = (
         (AdmissionWarning("optimize-value", odd),) if odd else ())
@@ -95,6 +93,3 @@ def _namespace(request: AdmissionRequest) -> str:
     namespace = request.get("namespace")
     return namespace if isinstance(namespace, str) else ""
 
-
-def _string_map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}

@@ -4,6 +4,7 @@ Shapes follow `admission.k8s.io/v1` (v1beta1 is identical on the fields used her
 https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request
 """
 
+from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -53,6 +54,17 @@ class AdmissionReviewResponse(TypedDict):
     apiVersion: str
     kind: Literal["AdmissionReview"]
     response: AdmissionResponse
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else {}: objects come from users, and any field may
+    be missing, null or of the wrong type without that being an error of CastSlice's."""
+    return value if isinstance(value, dict) else {}
+
+
+def metadata_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """An object's metadata, {} when absent or malformed."""
+    return mapping(obj.get("metadata"))
 
 
 class PatchOp(TypedDict):

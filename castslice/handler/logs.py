@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from castslice.functions.admit import Admission
+from castslice.functions.reviews import mapping, metadata_of
 
 LOGGER = "castslice"
 
@@ -60,9 +61,7 @@ class DecisionLog:
 def decision_fields(review: Any, admission: Admission | None, seconds: float) -> dict[str, Any]:
     """What one log line says about one admission."""
     request = review.get("request", {})
-    obj = request.get("object")
-    metadata = obj.get("metadata") if isinstance(obj, dict) else None
-    metadata = metadata if isinstance(metadata, dict) else {}
+    metadata = metadata_of(mapping(request.get("object")))
     fields: dict[str, Any] = {
         "uid": request.get("uid"),
         "namespace": request.get("namespace"),
