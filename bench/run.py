@@ -30,8 +30,9 @@ def main() -> None:
     seconds = 1.0 if args.short else 5.0
     rows = inprocess.run(0.2 if args.short else 2.0)
     result = served.run(seconds, [500, 1000], free_port())
+    cold = served.cold_starts(free_port(), 3 if args.short else 9)
     if args.json:
-        print(json.dumps({"in_process": rows, "served": result}, indent=2))
+        print(json.dumps({"in_process": rows, "served": result, "cold_start_ms": cold}, indent=2))
         return
     print("In-process, per admission (orjson parse + admit + orjson dump vs parse + dump):")
     print(f"  {'body':8} {'bytes':>7} {'floor µs':>9} {'castslice µs':>13} {'ratio':>6}")
@@ -46,6 +47,8 @@ def main() -> None:
         print(f"\nClosed-loop throughput, CastSlice / Go peer (same run, same core): {ratio:.2f}")
     else:
         print("\nNo Go toolchain on PATH: no Go peer measured (see bench/README.md).")
+    print(f"\nCold start, exec to first admission answered (plain HTTP on $PORT, as under "
+          f"Knative), {len(cold)} starts: median {cold[len(cold) // 2]} ms, max {cold[-1]} ms")
 
 
 def print_served(name: str, figures: dict[str, Any]) -> None:

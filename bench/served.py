@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import orjson
 import trustme
 
 from bench.load import Client, summary
@@ -81,6 +82,38 @@ def start(tmp: Path, port: int, ca: trustme.CA, pin: bool,
             if process.poll() is not None:
                 raise RuntimeError((tmp / "server.log").read_text()) from None
             time.sleep(0.005)
+
+
+def first_admission_ms(port: int, body: bytes) -> float:
+    """From exec to the first admission answered, plain HTTP on $PORT as under Knative: what
+    a Pod created while CastSlice is scaled to zero waits for, beyond Knative's own work."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
+            "PORT": str(port), "CASTSLICE_WORKERS": "1", "TMPDIR": tmp}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/mutate", data=body,
+                                         headers={"Content-Type": "application/json"})
+        began = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "castslice", "serve"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(request, timeout=1) as response:
+                        if response.status == 200 and b'"allowed":true' in response.read():
+                            return (time.perf_counter() - began) * 1000
+                except OSError:
+                    if process.poll() is not None:
+                        raise RuntimeError("castslice serve exited") from None
+                    time.sleep(0.002)
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def cold_starts(port: int, count: int) -> list[int]:
+    body = orjson.dumps(typical())
+    return sorted(round(first_admission_ms(port, body)) for _ in range(count))
 
 
 def run(seconds: float, rates: list[int], port: int) -> dict[str, dict[str, Any]]:

@@ -1,61 +1,104 @@
-"""The plain deployment: valid Kubernetes objects that agree with each other, in one file."""
+"""The two installs: valid Kubernetes and custom objects that agree with each other, each in
+one file."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests import crds
 from tests.kube import K8S_VERSION
 
 ROOT = Path(__file__).parent.parent
-PLAIN = ROOT / "deploy" / "plain"
-CORE_KINDS = {"Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
-              "NetworkPolicy",
-              "MutatingWebhookConfiguration"}
+INSTALLS = {"plain": ROOT / "deploy" / "castslice.yaml",
+            "knative": ROOT / "deploy" / "castslice-knative.yaml"}
 
 
-def documents():
-    return [d for d in yaml.safe_load_all((ROOT / "deploy" / "castslice.yaml").read_text()) if d]
+def documents(install="plain"):
+    return [d for d in yaml.safe_load_all(INSTALLS[install].read_text()) if d]
 
 
-def one(kind, name=None):
-    (found,) = [d for d in documents()
+def one(kind, name=None, install="plain"):
+    (found,) = [d for d in documents(install)
                 if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
     return found
 
 
-def test_rendered_file_is_the_sum_of_its_parts():
+def kustomized(directory):
+    """The objects of a kustomization, bases first, read straight from its files."""
+    found = []
+    for name in yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]:
+        path = directory / name
+        found += kustomized(path) if path.is_dir() else [
+            d for d in yaml.safe_load_all(path.read_text()) if d]
+    return found
+
+
+def test_rendered_files_are_the_sum_of_their_parts():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render-deploy"), "--check"],
                             check=False)
-    assert result.returncode == 0, "run scripts/render-deploy and commit deploy/castslice.yaml"
-    parts = [d for name in yaml.safe_load((PLAIN / "kustomization.yaml").read_text())["resources"]
-             for d in yaml.safe_load_all((PLAIN / name).read_text()) if d]
-    assert parts == documents()
+    assert result.returncode == 0, "run scripts/render-deploy and commit deploy/*.yaml"
+    for install in INSTALLS:
+        assert kustomized(ROOT / "deploy" / install) == documents(install)
 
 
-@pytest.mark.parametrize("document", [d for d in documents() if d["kind"] in CORE_KINDS],
-                         ids=lambda d: d["kind"])
-def test_core_objects_pass_the_kubernetes_schema(document):
-    kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+@pytest.mark.parametrize("document", [d for install in INSTALLS for d in documents(install)],
+                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_every_object_passes_its_published_schema(document):
+    if crds.knows(document):
+        crds.validate(document)
+    else:
+        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
 
 
-def test_webhook_is_configured_as_the_spec_asks():
-    (hook,) = one("MutatingWebhookConfiguration")["webhooks"]
-    metadata = one("MutatingWebhookConfiguration")["metadata"]
+@pytest.mark.parametrize(("path", "value", "refused"), [
+    (("spec", "dnsName"), ["castslice.castslice.svc"], "dnsName"),
+    (("spec", "usages"), ["server-auth"], "server-auth"),
+    (("spec", "privateKey", "size"), "256", "'256'"),
+])
+def test_custom_objects_with_a_typo_or_a_wrong_type_are_refused(path, value, refused):
+    certificate = one("Certificate", "castslice-serving")
+    *parents, last = path
+    target = certificate
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(refused)):
+        crds.validate(certificate)
+
+
+def test_a_knative_container_field_the_crd_does_not_publish_is_refused():
+    service = one("Service", "castslice-admit", install="knative")
+    service["spec"]["template"]["spec"]["containers"][0]["stdin"] = True
+    with pytest.raises(jsonschema.ValidationError, match="stdin"):
+        crds.validate(service)
+
+
+@pytest.mark.parametrize("install", INSTALLS)
+def test_webhook_is_configured_as_the_spec_asks(install):
+    configuration = one("MutatingWebhookConfiguration", install=install)
+    (hook,) = configuration["webhooks"]
     assert hook["failurePolicy"] == "Ignore" and hook["sideEffects"] == "None"
     assert hook["admissionReviewVersions"] == ["v1"]
     assert hook["reinvocationPolicy"] == "IfNeeded" and hook["matchPolicy"] == "Equivalent"
-    assert 1 <= hook["timeoutSeconds"] < 10
+    assert 1 <= hook["timeoutSeconds"] <= 10
     assert hook["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
                               "resources": ["pods"], "scope": "Namespaced"}]
-    assert metadata["annotations"]["admissions.enforcer/disabled"] == "true"
+    assert configuration["metadata"]["annotations"]["admissions.enforcer/disabled"] == "true"
     excluded = hook["namespaceSelector"]["matchExpressions"][0]
     assert excluded["operator"] == "NotIn" and {"kube-system", "castslice"} <= set(
         excluded["values"])
+    serving = one("Certificate", "castslice-serving", install=install)
+    client = hook["clientConfig"]["service"]
+    service = one("Service", client["name"], install=install)
+    assert f"{client['name']}.{client['namespace']}.svc" in serving["spec"]["dnsNames"]
+    assert service["metadata"]["namespace"] == client["namespace"]
+    assert client["port"] == service["spec"]["ports"][0]["port"] == 443
 
 
 def test_names_ports_and_secrets_agree():
@@ -140,3 +183,76 @@ def test_device_plugin_examples_advertise_what_their_castslice_settings_name(nam
     if key == "mps":
         assert settings["CASTSLICE_MAX_SLICES"] == "1"
         assert all(p.endswith("=1") for p in settings["CASTSLICE_PRESETS"].split(","))
+
+
+def front_config():
+    data = one("ConfigMap", "castslice-front", install="knative")["data"]
+    return yaml.safe_load(data["envoy.yaml"]), yaml.safe_load(data["sds-serving.yaml"])
+
+
+def test_knative_service_scales_to_zero_and_serves_plain_http_on_port():
+    service = one("Service", "castslice-admit", install="knative")
+    template = service["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+    assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+    assert template["spec"]["containerConcurrency"] > 0
+    assert not {"CASTSLICE_TLS_CERT_FILE", "CASTSLICE_BIND", "PORT"} & env.keys(), (
+        "Knative sets PORT; CastSlice must serve plain HTTP there")
+    assert env["CASTSLICE_NAMESPACE"] == service["metadata"]["namespace"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz"}
+    assert "periodSeconds" not in container["readinessProbe"], "keeps Knative's fast probing"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert env["TMPDIR"].startswith("/dev/shm")
+    assert template["spec"]["automountServiceAccountToken"] is False
+
+
+def test_knative_front_carries_the_api_servers_tls_to_the_knative_route():
+    envoy, sds = front_config()
+    service = one("Service", "castslice-admit", install="knative")
+    route_host = (f"{service['metadata']['name']}.{service['metadata']['namespace']}"
+                  ".svc.cluster.local")
+    (listener,) = envoy["static_resources"]["listeners"]
+    (chain,) = listener["filter_chains"]
+    manager = chain["filters"][0]["typed_config"]
+    routes = {r["match"].get("path") or r["match"]["prefix"]: r
+              for r in manager["route_config"]["virtual_hosts"][0]["routes"]}
+    mutate = routes["/mutate"]["route"]
+    (cluster,) = envoy["static_resources"]["clusters"]
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert mutate["cluster"] == cluster["name"]
+    assert mutate["host_rewrite_literal"] == route_host
+    assert endpoint["address"]["socket_address"] == {"address": route_host, "port_value": 80}
+    hook = one("MutatingWebhookConfiguration", install="knative")["webhooks"][0]
+    assert mutate["timeout"] == f"{hook['timeoutSeconds']}s"
+    assert service["spec"]["template"]["spec"]["timeoutSeconds"] == hook["timeoutSeconds"]
+    assert hook["clientConfig"]["service"]["path"] == "/mutate"
+    tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
+    assert tls["alpn_protocols"] == ["http/1.1"]
+    front = one("Deployment", "castslice-front", install="knative")["spec"]["template"]
+    (container,) = front["spec"]["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in front["spec"]["volumes"]}
+    assert listener["address"]["socket_address"]["port_value"] == container["ports"][0][
+        "containerPort"]
+    assert one("Service", "castslice", install="knative")["spec"]["ports"][0]["targetPort"] == (
+        container["ports"][0]["name"])
+    sds_path = tls["tls_certificate_sds_secret_configs"][0]["sds_config"][
+        "path_config_source"]["path"]
+    assert sds_path.startswith(mounts["config"]["mountPath"] + "/")
+    (secret,) = sds["resources"]
+    certificate = secret["tls_certificate"]
+    assert secret["name"] == tls["tls_certificate_sds_secret_configs"][0]["name"]
+    assert certificate["watched_directory"]["path"] == mounts["tls"]["mountPath"]
+    assert certificate["certificate_chain"]["filename"] == mounts["tls"]["mountPath"] + "/tls.crt"
+    assert "subPath" not in mounts["tls"], "a subPath mount never sees renewed certificates"
+    assert volumes["tls"]["secret"]["secretName"] == one(
+        "Certificate", "castslice-serving", install="knative")["spec"]["secretName"]
+
+
+def test_knative_webhook_never_intercepts_what_carries_its_admissions():
+    hook = one("MutatingWebhookConfiguration", install="knative")["webhooks"][0]
+    excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"]
+    assert {"knative-serving", "kourier-system"} <= set(excluded)

@@ -5,14 +5,17 @@ import socket
 import ssl
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 from cryptography import x509
 
 from tests.kube import admitted_pod, assert_valid_pod, pod_review
 from tests.served import make_cert, serve
 
+ROOT = Path(__file__).parent.parent
 ON = {"castops.io/optimize": "true", "castops.io/workload-type": "training"}
 JSON = {"Content-Type": "application/json"}
 
@@ -138,13 +141,25 @@ def test_sigterm_drains_then_exits_zero(tmp_path):
         assert served.process.wait(30) == 0
 
 
-def test_plain_http_when_no_tls_files_and_port_is_honoured(tmp_path):
+def test_serves_plain_http_on_port_as_the_knative_service_declares_it(tmp_path):
     from tests.served import free_port
 
+    service = yaml.safe_load((ROOT / "deploy" / "knative" / "knative-service.yaml").read_text())
+    (container,) = service["spec"]["template"]["spec"]["containers"]
+    declared = {e["name"]: e["value"] for e in container["env"]}
     port = free_port()
-    with serve(tmp_path, {"PORT": str(port), "CASTSLICE_BIND": ""}, tls=False, workers=1) as s:
-        assert "patch" in s.admit(pod_review(ON))["response"]
-    assert b"0.0.0.0:%d" % port in s.log.read_bytes()
+    env = declared | {"PORT": str(port), "CASTSLICE_BIND": "", "PROMETHEUS_MULTIPROC_DIR": "",
+                      "TMPDIR": str(tmp_path)}  # /dev/shm in the Pod
+    with serve(tmp_path, env, tls=False) as served:
+        status, body = served.request(
+            "POST", "/mutate?timeout=10s", orjson.dumps(pod_review(ON)),
+            {"Content-Type": "application/json",
+             "Host": "castslice-admit.castslice.svc.cluster.local"})
+        assert status == 200 and "patch" in orjson.loads(body)["response"]
+        assert served.request("GET", container["livenessProbe"]["httpGet"]["path"])[0] == 200
+    assert b"0.0.0.0:%d" % port in served.log.read_bytes()
+    assert any(p.is_dir() for p in tmp_path.iterdir() if p.name != "prom"), (
+        "metrics files go under TMPDIR when PROMETHEUS_MULTIPROC_DIR is unset")
 
 
 def test_rotated_certificate_reaches_new_connections_without_dropping_requests(tmp_path):
