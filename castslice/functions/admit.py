@@ -1,7 +1,6 @@
 """admit(review, config): the one pure function from AdmissionReview to its answer."""
 
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from castslice.config import Config
 from castslice.functions.decide import Decision, decide
@@ -13,8 +12,7 @@ class InvalidReview(ValueError):
     """The body is not an AdmissionReview one can answer; the message says what is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+class Admission(NamedTuple):
     """The answer to send, and the decision behind it (for logs and metrics)."""
 
     decision: Decision

@@ -4,8 +4,7 @@ Skips come first and name their reason, so a log line or metric says why a Pod w
 alone without anyone re-reading this file.
 """
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from castslice.config import Config
 from castslice.functions import resolve
@@ -16,16 +15,14 @@ from castslice.functions.rules import first_match
 Outcome = Literal["patch", "skip", "deny"]
 
 
-@dataclass(frozen=True, slots=True)
-class AdmissionWarning:
+class AdmissionWarning(NamedTuple):
     """A warning for the client, with a kind for metrics."""
 
     kind: str
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What to answer and why: the reason travels with the outcome."""
 
     outcome: Outcome

@@ -1,7 +1,7 @@
 """Who opts in, and how many slices per GPU (SPEC §2.2-§2.4). Most specific wins."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from castslice.config import Config
 from castslice.functions.annotations import OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
@@ -9,16 +9,14 @@ from castslice.functions.rules import Rule
 from castslice.functions.text import short, show
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
     """A resolved value and the one thing that decided it, in words for the annotation."""
 
     value: int
     by: str
 
 
-@dataclass(frozen=True, slots=True)
-class Invalid:
+class Invalid(NamedTuple):
     """An annotation value that cannot be used, and what would be allowed instead."""
 
     annotation: str

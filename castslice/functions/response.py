@@ -1,6 +1,6 @@
 """The AdmissionReview answer, in the apiVersion that was asked (SPEC §2)."""
 
-import base64
+import binascii
 
 import orjson
 
@@ -14,7 +14,8 @@ def build_response(*, api_version: str, uid: str, decision: Decision) -> Admissi
     response: AdmissionResponse = {"uid": uid, "allowed": decision.outcome != "deny"}
     if decision.outcome == "patch":
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(orjson.dumps(decision.patch)).decode("ascii")
+        response["patch"] = binascii.b2a_base64(orjson.dumps(decision.patch),
+                                                newline=False).decode("ascii")
         response["auditAnnotations"] = {AUDIT_KEY: decision.message}
     if decision.outcome == "deny":
         response["status"] = {"code": 400, "message": decision.message,
