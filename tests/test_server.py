@@ -195,6 +195,17 @@ def test_logs_are_json_lines_without_env_values(tmp_path):
     assert "planted-secret-4f1c" not in served.log.read_text()
 
 
+def test_one_admission_writes_one_log_line_and_no_access_line(tmp_path):
+    with serve(tmp_path, workers=1) as served:
+        conn = served.connect()
+        for _ in range(3):
+            served.admit(pod_review(ON), conn)
+        conn.close()
+    records = [orjson.loads(line) for line in served.log.read_text().splitlines()]
+    assert [r["msg"] for r in records].count("admission") == 3
+    assert not [r for r in records if "/mutate" in r["msg"] or "/readyz" in r["msg"]]
+
+
 def test_tls_rejects_clients_that_do_not_trust_the_ca(server):
     context = ssl.create_default_context()
     with socket.create_connection(("127.0.0.1", server.port)) as raw, pytest.raises(ssl.SSLError):
