@@ -107,7 +107,6 @@ def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
         prefix="castslice-metrics-")
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by prometheus_client at import
     from castslice.handler.server import Server
 
     Server(config, metrics_dir).run()

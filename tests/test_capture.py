@@ -82,12 +82,12 @@ def test_full_queue_drops_and_counts_without_waiting_on_storage(tmp_path):
     assert store.entered.wait(10)  # the writer now holds one batch and is stuck in storage
     for i in range(50):  # would hang here (pytest-timeout) if offer waited on storage
         rec.offer(secret_review(f"u-{i}"), {"response": {"uid": f"u-{i}"}})
-    assert rec.counters.capture_dropped._value.get() == 45
+    assert rec.counters.totals()[("capture_dropped",)] == 45
     store.release.set()
     rec.close()
     uids = [r["uid"] for key in store.keys(None, None) for r in decode(store.read(key))]
     assert uids == ["first", "u-0", "u-1", "u-2", "u-3", "u-4"]
-    assert rec.counters.capture_written._value.get() == 6
+    assert rec.counters.totals()[("capture_written",)] == 6
 
 
 def test_dry_run_and_sampling_are_not_recorded(tmp_path):

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from cryptography import x509
 
+from castslice.config import Config
+from castslice.handler.metrics import Metrics
 from tests.kube import admitted_pod, assert_valid_pod, pod_review
 from tests.served import make_cert, serve
 
@@ -99,6 +101,22 @@ def test_idle_connections_do_not_starve_admissions(server):
             sock.close()
 
 
+MUTATED = 'castslice_admissions_total{outcome="mutated",reason="mutated"}'
+
+
+def scrape_when(served, ready, seconds=5.0):
+    """The /metrics samples once `ready` holds: a worker writes its counts a second after
+    they change, so the other workers' reach a scrape within about a second."""
+    deadline = time.monotonic() + seconds
+    while True:
+        text = served.request("GET", "/metrics")[1].decode()
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                      if not line.startswith("#"))
+        if ready(values) or time.monotonic() > deadline:
+            return values
+        time.sleep(0.1)
+
+
 def test_metrics_sum_over_workers(tmp_path):
     with serve(tmp_path, workers=2) as served:
         def send(count):
@@ -113,10 +131,9 @@ def test_metrics_sum_over_workers(tmp_path):
             thread.join()
         pids = {line.split(b"pid: ")[1].strip() for line in served.log.read_bytes().splitlines()
                 if b"Booting worker with pid" in line}
-        text = served.request("GET", "/metrics")[1].decode()
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+        values = scrape_when(served, lambda v: v.get(MUTATED) == "40.0")
     assert len(pids) == 2
-    assert float(values['castslice_admissions_total{outcome="mutated",reason="mutated"}']) == 40
+    assert float(values[MUTATED]) == 40
     assert float(values['castslice_admissions_total{outcome="passed",reason="not-opted-in"}']) == 40
     assert float(values["castslice_gpus_converted_total"]) == 40
     assert float(values["castslice_slices_granted_total"]) == 160
@@ -128,6 +145,14 @@ def test_metrics_sum_over_workers(tmp_path):
     assert float(values['castslice_config_info{default_slices="1",on_invalid="warn",'
                         'source_resource="nvidia.com/gpu",target_resource="nvidia.com/gpu-shared"}'
                         ]) == 1
+
+
+def test_counts_of_the_last_moment_before_a_stop_are_kept(tmp_path):
+    with serve(tmp_path, workers=1) as served:
+        served.admit(pod_review(ON))
+        served.stop()  # SIGTERM well within the second after which a worker writes its counts
+    totals = Metrics(Config(), str(tmp_path / "prom")).totals()
+    assert totals[("admissions", "mutated", "mutated")] == 1
 
 
 def test_sigterm_drains_then_exits_zero(tmp_path):

@@ -5,7 +5,6 @@ never waits on storage. dryRun requests are not recorded. Redaction happens on t
 thread, before anything leaves the process. Shutdown flushes what is queued.
 """
 
-import asyncio
 import logging
 import queue
 import random
@@ -40,7 +39,7 @@ class Recorder:
         try:
             self.queue.put_nowait((time.time(), review, response))
         except queue.Full:
-            self.counters.capture_dropped.inc()
+            self.counters.add(("capture_dropped",))
 
     def start(self) -> None:
         store = self.open_store()
@@ -75,11 +74,12 @@ class Recorder:
         records = [self._record(*item) for item in batch]
         try:
             store.write(records)
-            self.counters.capture_written.inc(len(records))
+            self.counters.add(("capture_written",), len(records))
         except Exception:
-            self.counters.capture_failed.inc(len(records))
+            self.counters.add(("capture_failed",), len(records))
             self.logger.exception("capture: writing a batch failed",
                                   extra={"decision": {"events": len(records)}})
+        self.counters.flush()
 
     def _record(self, at: float, review: Any, response: Any) -> dict[str, Any]:
         request = review["request"]
@@ -88,15 +88,3 @@ class Recorder:
                 "request": redact(review, self.redact_fields, self.redact_annotations),
                 "response": response}
 
-
-class CaptureLifespan:
-    """Falcon middleware: start the writer in each worker, flush it at worker shutdown."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-
-    async def process_startup(self, scope: Any, event: Any) -> None:
-        self.recorder.start()
-
-    async def process_shutdown(self, scope: Any, event: Any) -> None:
-        await asyncio.to_thread(self.recorder.close)

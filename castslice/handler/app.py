@@ -7,11 +7,11 @@ from typing import Any
 import falcon.asgi
 
 from castslice import __version__
-from castslice.capture.recorder import CaptureLifespan, Recorder
+from castslice.capture.recorder import Recorder
 from castslice.capture.store import open_store
 from castslice.config import Config, available_cpus
 from castslice.handler import logs
-from castslice.handler.lifecycle import Lifecycle
+from castslice.handler.lifecycle import Lifecycle, WorkerLifespan
 from castslice.handler.metrics import Metrics
 from castslice.handler.resources import Health, MetricsPage, Mutate, Ready
 
@@ -23,7 +23,7 @@ def create_app(config: Config, lifecycle: Lifecycle | None = None,
     metrics = metrics or Metrics(config)
     logger = logs.setup(config.log_level)
     recorder = capture_recorder(config, metrics, logger) if config.capture else None
-    app = falcon.asgi.App(middleware=[CaptureLifespan(recorder)] if recorder else [])
+    app = falcon.asgi.App(middleware=[WorkerLifespan(metrics, recorder)])
     app.add_route("/mutate", Mutate(config, metrics, logger, recorder))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(lifecycle))

@@ -5,8 +5,6 @@ them idle. A thread-per-connection worker (gthread) pins a thread on each one un
 first request, so under load admissions queue until the client times out and Pods are
 admitted unmutated (failurePolicy Ignore). On an event loop an idle connection costs no
 thread. Measured figures: bench/README.md.
-
-Import this module only after PROMETHEUS_MULTIPROC_DIR is set (see cli.serve).
 """
 
 import math
@@ -15,7 +13,6 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.workers.gasgi import ASGIWorker
-from prometheus_client import multiprocess
 
 from castslice.config import Config
 from castslice.handler.app import create_app
@@ -53,10 +50,10 @@ class NoAccessLogger(Logger):  # type: ignore[misc]
 class Server(BaseApplication):  # type: ignore[misc]
     """The gunicorn application, built from Config alone (no command-line parsing)."""
 
-    def __init__(self, config: Config, multiprocess_dir: str) -> None:
+    def __init__(self, config: Config, metrics_dir: str) -> None:
         self.config = config
         self.lifecycle = Lifecycle()
-        self.app = create_app(config, self.lifecycle, Metrics(config, multiprocess_dir))
+        self.app = create_app(config, self.lifecycle, Metrics(config, metrics_dir))
         super().__init__()
 
     def load_config(self) -> None:
@@ -85,7 +82,6 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
         "logconfig_dict": json_logging(config.log_level),
         "proc_name": "castslice",
         "control_socket_disable": True,
-        "child_exit": _child_exit,
     }
     if config.tls_cert_file and config.tls_key_file:
         tls = ReloadingTLS(config.tls_cert_file, config.tls_key_file)
@@ -105,7 +101,3 @@ def json_logging(level: str) -> dict[str, Any]:
         "loggers": {name: {"level": level.upper(), "handlers": ["stderr"], "propagate": False}
                     for name in ("gunicorn.error", "gunicorn.access")},
     }
-
-
-def _child_exit(_server: Any, worker: Any) -> None:
-    multiprocess.mark_process_dead(worker.pid)
