@@ -5,10 +5,6 @@
 ARG BASE=docker.io/library/python:3.11.11-slim-bookworm
 
 FROM ${BASE} AS build
-# gunicorn-h1c (the C HTTP parser) ships no wheel: compile it here, never in the final image.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY castslice ./castslice

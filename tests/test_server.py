@@ -155,15 +155,21 @@ def test_counts_of_the_last_moment_before_a_stop_are_kept(tmp_path):
     assert totals[("admissions", "mutated", "mutated")] == 1
 
 
-def test_sigterm_drains_then_exits_zero(tmp_path):
+def test_sigterm_drains_then_closes_idle_connections_and_exits_zero(tmp_path):
     with serve(tmp_path, {"CASTSLICE_DRAIN_SECONDS": "2"}, workers=1) as served:
         conn = served.connect()
         served.admit(pod_review(ON), conn)
         served.process.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
         time.sleep(0.5)
         assert served.request("GET", "/readyz")[0] == 503
         assert "patch" in served.admit(pod_review(ON), conn)["response"]
+        conn.sock.settimeout(15)
+        assert conn.sock.recv(1) == b""  # closed once drained, as the API server's client sees it
+        closed = time.monotonic() - stopping
+        conn.close()
         assert served.process.wait(30) == 0
+    assert 2 <= closed < 5  # the drain, not gunicorn's 20 s grace on top
 
 
 def test_serves_plain_http_on_port_as_the_knative_service_declares_it(tmp_path):
@@ -204,6 +210,7 @@ def test_rotated_certificate_reaches_new_connections_without_dropping_requests(t
         assert serial() != before
         assert "patch" in served.admit(pod_review(ON), kept)["response"]
         assert "patch" in served.admit(pod_review(ON))["response"]
+        kept.close()
 
 
 def test_logs_are_json_lines_without_env_values(tmp_path):
