@@ -43,5 +43,6 @@ def capture_recorder(config: Config, metrics: Metrics, logger: logging.Logger) -
 
 
 def get_app() -> "falcon.asgi.App[Any, Any]":
-    """For running under a gunicorn of your own: `gunicorn 'castslice.handler.app:get_app()'`."""
+    """For running under a server of your own, e.g.
+    `gunicorn -k uvicorn_worker.UvicornWorker 'castslice.handler.app:get_app()'`."""
     return create_app(Config.from_env(os.environ, available_cpus()))

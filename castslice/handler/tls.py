@@ -1,8 +1,8 @@
 """A TLS context that follows certificate files rotated on disk.
 
 cert-manager renews the serving certificate by rewriting the mounted Secret (an atomic
-symlink swap). gunicorn's asgi worker builds one context per worker, so each handshake
-checks the files' modification times (two stat calls; handshakes are rare under
+symlink swap). A worker wraps every connection with the one context it was given, so each
+handshake checks the files' modification times (two stat calls; handshakes are rare under
 keep-alive) and moves the connection to a context built from the new files. In-flight
 connections keep the certificate they started with; nothing is restarted.
 """
