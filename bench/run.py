@@ -7,6 +7,7 @@
 import argparse
 import json
 import socket
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 1.0 if args.short else 5.0
     rows = inprocess.run(0.2 if args.short else 2.0)
-    result = served.run(seconds, [500, 1000], free_port())
+    result = served.run(seconds, [500, 1000], free_port(), rounds=1 if args.short else 3)
+    rounds = result.pop("each_round")
     cold = served.cold_starts(free_port(), 3 if args.short else 9)
     if args.json:
-        print(json.dumps({"in_process": rows, "served": result, "cold_start_ms": cold}, indent=2))
+        print(json.dumps({"in_process": rows, "served": result, "served_rounds": rounds,
+                          "cold_start_ms": cold}, indent=2))
         return
     print("In-process, per admission (orjson parse + admit + orjson dump vs parse + dump):")
     print(f"  {'body':8} {'bytes':>7} {'floor µs':>9} {'castslice µs':>13} {'ratio':>6}")
@@ -42,9 +45,11 @@ def main() -> None:
     for name, figures in result.items():
         print_served(name, figures)
     if "go" in result:
-        ratio = (result["castslice"]["closed_8_conns"]["req_per_s"]
-                 / result["go"]["closed_8_conns"]["req_per_s"])
-        print(f"\nClosed-loop throughput, CastSlice / Go peer (same run, same core): {ratio:.2f}")
+        ratios = sorted(c["closed_8_conns"]["req_per_s"] / g["closed_8_conns"]["req_per_s"]
+                        for c, g in zip(rounds["castslice"], rounds["go"], strict=True))
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"\nClosed-loop throughput, CastSlice / Go peer (same core, interleaved rounds): "
+              f"median {statistics.median(ratios):.2f} (rounds: {each})")
     else:
         print("\nNo Go toolchain on PATH: no Go peer measured (see bench/README.md).")
     print(f"\nCold start, exec to first admission answered (plain HTTP on $PORT, as under "
@@ -53,7 +58,8 @@ def main() -> None:
 
 def print_served(name: str, figures: dict[str, Any]) -> None:
     pinned = " pinned to CPU 0" if figures["pinned"] else ""
-    print(f"\n{name}: served over TLS, keep-alive, 1 process{pinned}:")
+    print(f"\n{name}: served over TLS, keep-alive, 1 process{pinned}, median of "
+          f"{figures['rounds']} round(s):")
     print(f"  start to ready     {figures['start_to_ready_ms']} ms")
     print(f"  RSS                {figures['rss_mib_per_worker']} MiB at start, "
           f"{figures['rss_mib_per_worker_after']} MiB after load")

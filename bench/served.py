@@ -4,6 +4,7 @@ import asyncio
 import os
 import shutil
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,15 +117,31 @@ def cold_starts(port: int, count: int) -> list[int]:
     return sorted(round(first_admission_ms(port, body)) for _ in range(count))
 
 
-def run(seconds: float, rates: list[int], port: int) -> dict[str, dict[str, Any]]:
-    """CastSlice's figures, and the Go peer's from the same run where Go is installed."""
+def run(seconds: float, rates: list[int], port: int, rounds: int) -> dict[str, Any]:
+    """CastSlice's figures, and the Go peer's where Go is installed: `rounds` interleaved
+    rounds (CastSlice, Go, CastSlice, Go, ...), so a machine that speeds up or slows down
+    during the run moves both; each figure is the median over the rounds."""
     pin = len(os.sched_getaffinity(0)) >= 2
     if pin:
         os.sched_setaffinity(0, {1})
     servers = {"castslice": castslice_command}
     if shutil.which("go"):
         servers["go"] = go_command
-    return {name: measure(make, seconds, rates, port, pin) for name, make in servers.items()}
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, make in servers.items():
+            measured[name].append(measure(make, seconds, rates, port, pin))
+    return {name: median_figures(figures) | {"rounds": rounds}
+            for name, figures in measured.items()} | {"each_round": measured}
+
+
+def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number the median of its rounds; anything else as the first round has it."""
+    first = rounds[0]
+    return {key: median_figures([r[key] for r in rounds]) if isinstance(value, dict)
+            else statistics.median(r[key] for r in rounds)
+            if isinstance(value, int | float) and not isinstance(value, bool) else value
+            for key, value in first.items()}
 
 
 def measure(make_command: Any, seconds: float, rates: list[int], port: int,
