@@ -12,7 +12,9 @@ RUN python3 -m venv /opt/castslice \
  && /opt/castslice/bin/pip install --no-cache-dir --disable-pip-version-check \
       --require-hashes -r requirements.lock \
  && /opt/castslice/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps . \
- && find /opt/castslice -name '__pycache__' -prune -exec rm -rf {} +
+ && /opt/castslice/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/castslice
+# Bytecode is kept and checked against nothing: the root filesystem is read-only, so without
+# it every start (every Knative cold start) would compile the whole stack again, ~0.8 s here.
 
 FROM ${BASE}
 COPY --from=build /opt/castslice /opt/castslice
