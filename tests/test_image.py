@@ -85,7 +85,8 @@ def test_image_serves_admissions_read_only_as_non_root(image, tmp_path):
                       ).stdout.strip() == ""
         precompiled = ("import os, castslice.handler.server as m, falcon, uvicorn; "
                        "print(all(os.path.exists(x.__cached__) for x in (m, falcon, uvicorn)))")
-        assert podman(image, "exec", container, "python", "-c", precompiled).stdout.strip() == "True"
+        assert podman(image, "exec", container, "python", "-c", precompiled
+                      ).stdout.strip() == "True"
     finally:
         started = time.monotonic()
         podman(image, "stop", "-t", "30", container, check=False)
