@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import trustme
 
-from bench.load import Client, summary
+from bench.load import Client, no_collector_pauses, summary
 from bench.pods import typical
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -155,9 +155,10 @@ def measure(make_command: Any, seconds: float, rates: list[int], port: int,
             pids = [process.pid, *children(process.pid)]
             client = Client(port, context, typical())
             asyncio.run(client.closed_loop(2, min(seconds, 1.0)))  # warm-up
-            cpu_before = cpu_seconds(pids)
-            closed = asyncio.run(client.closed_loop(8, seconds))
-            cpu_per_request = (cpu_seconds(pids) - cpu_before) / max(1, len(closed.latencies))
+            with no_collector_pauses():
+                cpu_before = cpu_seconds(pids)
+                closed = asyncio.run(client.closed_loop(8, seconds))
+                cpu_per_request = (cpu_seconds(pids) - cpu_before) / max(1, len(closed.latencies))
             result: dict[str, Any] = {
                 "pinned": pin, "start_to_ready_ms": round(ready * 1000),
                 "rss_mib_per_worker": round(rss_mib(pids[-1]), 1),
@@ -166,7 +167,9 @@ def measure(make_command: Any, seconds: float, rates: list[int], port: int,
                     "server_cpu_us_per_req": round(cpu_per_request * 1e6)},
             }
             for rate in rates:
-                result[f"open_{rate}_per_s"] = summary(asyncio.run(client.open_loop(rate, seconds)))
+                with no_collector_pauses():
+                    open_loop = asyncio.run(client.open_loop(rate, seconds))
+                result[f"open_{rate}_per_s"] = summary(open_loop)
             result["rss_mib_per_worker_after"] = round(rss_mib(pids[-1]), 1)
             return result
         finally:
