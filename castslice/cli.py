@@ -1,6 +1,7 @@
 """The `castslice` command line (SPEC §5). Errors are one line on stderr, never a traceback."""
 
 import argparse
+import gc
 import os
 import shutil
 import sys
@@ -107,9 +108,13 @@ def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
         prefix="castslice-metrics-")
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
+    gc.disable()  # importing the stack and building the app make only long-lived objects
     from castslice.handler.server import Server
 
-    Server(config, metrics_dir).run()
+    server = Server(config, metrics_dir)
+    gc.freeze()  # so the workers' collections never scan them (and their pages stay shared)
+    gc.enable()
+    server.run()
     return 0
 
 
