@@ -40,6 +40,10 @@ def children(pid: int) -> list[int]:
 
 
 GO_PEER = Path(__file__).parent / "gopeer" / "main.go"
+SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
+"""Memory-backed, as the deployments' /tmp (an emptyDir in memory) and the Knative
+Service's TMPDIR, where metric files go: a worker writes its counts there once a second,
+0.27 ms on tmpfs vs 0.67 ms on disk here."""
 
 
 def castslice_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
@@ -88,7 +92,7 @@ def start(tmp: Path, port: int, ca: trustme.CA, pin: bool,
 def first_admission_ms(port: int, body: bytes) -> float:
     """From exec to the first admission answered, plain HTTP on $PORT as under Knative: what
     a Pod created while CastSlice is scaled to zero waits for, beyond Knative's own work."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:  # TMPDIR, /dev/shm under Knative
         env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
             "PORT": str(port), "CASTSLICE_WORKERS": "1", "TMPDIR": tmp}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -149,7 +153,7 @@ def measure(make_command: Any, seconds: float, rates: list[int], port: int,
     ca = trustme.CA()
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         process, ready = start(Path(tmp), port, ca, pin, make_command)
         try:
             pids = [process.pid, *children(process.pid)]
