@@ -2,7 +2,7 @@
 
 Why not prometheus_client's metric objects: in its multiprocess mode every increment takes
 a lock, a getpid() and a write into a memory-mapped file, and the eight increments of an
-admission cost 15-20% of a worker's CPU on the served path (bench/README.md). Here an
+admission cost 10-20% of a worker's CPU on the served path (bench/README.md). Here an
 admission adds to a dict. A worker writes its counts to its own file in the metrics
 directory a second after a change, when it answers a scrape, and when it stops; a scrape
 sums every worker's file, so counts of a worker that exited still add up. prometheus_client
