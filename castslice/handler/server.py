@@ -50,10 +50,12 @@ class DrainingServer(UvicornServer):
 
 
 class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
-    """uvicorn's worker with CastSlice's TLS context, no access log, and the drain above."""
+    """uvicorn's worker with CastSlice's TLS context, no access log, no X-Forwarded-*
+    rewriting (one middleware less per request), and the drain above."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False}
+        "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False,
+        "proxy_headers": False}  # CastSlice never reads the client's address
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
