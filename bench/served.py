@@ -46,12 +46,16 @@ Service's TMPDIR, where metric files go: a worker writes its counts there once a
 0.27 ms on tmpfs vs 0.67 ms on disk here."""
 
 
+def castslice_env(**settings: str) -> dict[str, str]:
+    """This environment without any CASTSLICE_ setting of the caller's, plus `settings`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | settings
+
+
 def castslice_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
-        "CASTSLICE_BIND": f"127.0.0.1:{port}", "CASTSLICE_WORKERS": "1",
-        "CASTSLICE_TLS_CERT_FILE": str(tmp / "tls.crt"),
-        "CASTSLICE_TLS_KEY_FILE": str(tmp / "tls.key"), "CASTSLICE_DRAIN_SECONDS": "0",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}
+    env = castslice_env(
+        CASTSLICE_BIND=f"127.0.0.1:{port}", CASTSLICE_WORKERS="1",
+        CASTSLICE_TLS_CERT_FILE=str(tmp / "tls.crt"), CASTSLICE_TLS_KEY_FILE=str(tmp / "tls.key"),
+        CASTSLICE_DRAIN_SECONDS="0", PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"))
     return [sys.executable, "-m", "castslice", "serve"], env
 
 
@@ -93,8 +97,7 @@ def first_admission_ms(port: int, body: bytes) -> float:
     """From exec to the first admission answered, plain HTTP on $PORT as under Knative: what
     a Pod created while CastSlice is scaled to zero waits for, beyond Knative's own work."""
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:  # TMPDIR, /dev/shm under Knative
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")} | {
-            "PORT": str(port), "CASTSLICE_WORKERS": "1", "TMPDIR": tmp}
+        env = castslice_env(PORT=str(port), CASTSLICE_WORKERS="1", TMPDIR=tmp)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         request = urllib.request.Request(f"http://127.0.0.1:{port}/mutate", data=body,
                                          headers={"Content-Type": "application/json"})

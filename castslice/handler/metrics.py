@@ -162,11 +162,12 @@ class _Families:
         self.totals, self.info = totals, info
 
     def collect(self) -> Iterator[Metric]:
+        ordered = sorted(self.totals.items(), key=str)
         for name, (doc, labels) in COUNTERS.items():
             family = CounterMetricFamily(f"castslice_{name}", doc, labels=labels)
             if not labels:
                 family.add_metric([], self.totals.get((name,), 0.0))
-            for key, value in sorted(self.totals.items(), key=str):
+            for key, value in ordered:
                 if key[0] == name and labels:
                     family.add_metric([str(v) for v in key[1:]], value)
             yield family
