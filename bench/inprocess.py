@@ -7,7 +7,7 @@ import orjson
 
 from bench.pods import BODIES
 from castslice.config import Config
-from castslice.functions.admit import admit
+from castslice.functions.admit import admit, check_review
 
 
 def per_call_us(works: list[Callable[[], object]], seconds: float) -> list[float]:
@@ -41,7 +41,7 @@ def run(seconds: float) -> list[dict[str, object]]:
             return orjson.dumps(orjson.loads(body))
 
         def castslice(body: bytes = body) -> bytes:
-            return orjson.dumps(admit(orjson.loads(body), config).response)
+            return orjson.dumps(admit(check_review(orjson.loads(body)), config.policy).response)
 
         floor_us, full_us = per_call_us([floor, castslice], seconds)
         rows.append({"body": name, "bytes": len(body), "floor_us": round(floor_us, 1),

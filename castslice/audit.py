@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from castslice.config import Config
 from castslice.functions import resolve
+from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
 from castslice.podlist import holds, live
@@ -24,17 +24,17 @@ class Slipped:
     command: str
 
 
-def slipped(pods: list[dict[str, Any]], config: Config) -> list[Slipped]:
+def slipped(pods: list[dict[str, Any]], policy: Policy) -> list[Slipped]:
     """Live, opted-in Pods outside excluded namespaces that hold the source resource."""
     found = []
     for pod in pods:
         metadata = metadata_of(pod)
         namespace = str(metadata.get("namespace", "default"))
-        if namespace in config.exclude_namespaces or not live(pod):
+        if namespace in policy.exclude_namespaces or not live(pod):
             continue
         annotations, labels = mapping(metadata.get("annotations")), mapping(metadata.get("labels"))
-        opted, by = resolve.opt_in(annotations, first_match(config.rules, namespace, labels))
-        if opted and holds(pod, config.source_resource):
+        opted, by = resolve.opt_in(annotations, first_match(policy.rules, namespace, labels))
+        if opted and holds(pod, policy.source_resource):
             found.append(Slipped(namespace, str(metadata.get("name", "?")), by,
                                  recreate_command(namespace, metadata)))
     return found

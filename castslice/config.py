@@ -12,13 +12,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-from castslice.capture.redact import DEFAULT_ANNOTATIONS as DEFAULT_REDACTED_ANNOTATIONS
+from castslice.functions.policy import Policy
 from castslice.functions.rules import Rule, parse_rules
 
 PREFIX = "CASTSLICE_"
 DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
+DEFAULT_REDACTED_ANNOTATIONS = ("*token*", "*secret*", "*password*", "*credential*",
+                                "kubectl.kubernetes.io/last-applied-configuration")
+"""Annotation keys (globs) whose values a capture replaces; castops.io/* never is."""
 _QUALIFIED_NAME = re.compile(
     r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -38,26 +41,17 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The effective configuration; build variants in tests with dataclasses.replace."""
+    """The effective configuration: the decision's Policy and how to serve it. Build
+    variants in tests with dataclasses.replace (on `policy` for decision settings)."""
 
-    source_resource: str = "nvidia.com/gpu"
-    target_resource: str = "nvidia.com/gpu-shared"
-    default_slices: int = 1
-    max_slices: int = 64
-    presets: Mapping[str, int] = field(
-        default_factory=lambda: MappingProxyType({"training": 4, "inference": 2,
-                                                  "batch": 2, "dev": 1}))
-    on_invalid: Literal["warn", "deny"] = "warn"
-    exclude_namespaces: frozenset[str] = frozenset({"kube-system"})
-    namespace: str | None = None
-    rules: tuple[Rule, ...] = ()
+    policy: Policy = field(default_factory=Policy)
     max_body_bytes: int = 6 * 1024 * 1024
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     bind: str = "0.0.0.0:8443"
     workers: int = 1
-    threads: int = 1
     log_level: str = "info"
+    namespace: str | None = None
     capture: str | None = None
     capture_sample: float = 1.0
     capture_redact: frozenset[str] = frozenset()
@@ -71,18 +65,7 @@ class Config:
     def from_env(cls, env: Mapping[str, str], cpus: int = 1) -> "Config":
         """Parse the environment; raise ConfigError listing every problem at once."""
         read = _Reader(env)
-        max_slices = read.whole("MAX_SLICES", 64, 1, 10_000)
-        presets = read.parse("PRESETS", DEFAULT_PRESETS, _presets)
-        too_big = [f"{name}={count}" for name, count in presets.items() if count > max_slices]
-        if too_big:
-            read.problem("PRESETS", read.text("PRESETS") or DEFAULT_PRESETS,
-                         f"{', '.join(too_big)} above CASTSLICE_MAX_SLICES={max_slices}")
         namespace = read.text("NAMESPACE") or None
-        excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", _name_list)
-        source = read.parse("SOURCE_RESOURCE", "nvidia.com/gpu", _resource_name)
-        target = read.parse("TARGET_RESOURCE", "nvidia.com/gpu-shared", _resource_name)
-        if source == target:
-            read.problem("TARGET_RESOURCE", target, "must differ from CASTSLICE_SOURCE_RESOURCE")
         cert, key = read.text("TLS_CERT_FILE") or None, read.text("TLS_KEY_FILE") or None
         if (cert is None) != (key is None):
             read.problem("TLS_CERT_FILE" if cert is None else "TLS_KEY_FILE", "",
@@ -92,22 +75,14 @@ class Config:
             if path is not None and not os.access(path, os.R_OK):
                 read.problem(name, path, "must be a readable file")
         config = cls(
-            source_resource=source,
-            target_resource=target,
-            default_slices=read.whole("DEFAULT_SLICES", 1, 1, max_slices),
-            max_slices=max_slices,
-            presets=MappingProxyType(presets),
-            on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
-            exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
-            namespace=namespace,
-            rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
+            policy=_policy(read, namespace),
             max_body_bytes=read.whole("MAX_BODY_BYTES", 6 * 1024 * 1024, 1024, 1 << 30),
             tls_cert_file=cert,
             tls_key_file=key,
             bind=read.parse("BIND", _default_bind(env), _bind),
             workers=read.whole("WORKERS", max(1, cpus), 1, 256),
-            threads=read.whole("THREADS", 1, 1, 256),
             log_level=read.choice("LOG_LEVEL", "info", _LOG_LEVELS),
+            namespace=namespace,
             capture=read.parse("CAPTURE", "", _capture) or None,
             capture_sample=read.parse("CAPTURE_SAMPLE", "1", _real(
                 0, 1, "a share of events from 0 to 1, e.g. 0.1")),
@@ -126,16 +101,43 @@ class Config:
         return config
 
     def fingerprint(self) -> str:
-        """A short hash of the effective configuration, stamped on captured events."""
-        text = json.dumps(self.describe(), sort_keys=True, default=str)
+        """A short hash of every effective setting, rules' content included, stamped on
+        captured events: two configurations that decide differently never share one."""
+        text = json.dumps(self.describe(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
-        """The effective configuration as plain data, for `castslice config`."""
-        return {
-            f"{PREFIX}{name.upper()}": _plain(getattr(self, name))
-            for name in self.__dataclass_fields__
-        }
+        """Every effective setting as plain data under its variable's name, for `castslice
+        config` and for the record a capture carries."""
+        settings = {name: getattr(self.policy, name) for name in self.policy.__dataclass_fields__}
+        settings |= {name: getattr(self, name) for name in self.__dataclass_fields__
+                     if name != "policy"}
+        return {f"{PREFIX}{name.upper()}": _plain(value) for name, value in settings.items()}
+
+
+def _policy(read: "_Reader", namespace: str | None) -> Policy:
+    """The decision's settings; the namespace CastSlice runs in is always excluded."""
+    max_slices = read.whole("MAX_SLICES", 64, 1, 10_000)
+    presets = read.parse("PRESETS", DEFAULT_PRESETS, _presets)
+    too_big = [f"{name}={count}" for name, count in presets.items() if count > max_slices]
+    if too_big:
+        read.problem("PRESETS", read.text("PRESETS") or DEFAULT_PRESETS,
+                     f"{', '.join(too_big)} above CASTSLICE_MAX_SLICES={max_slices}")
+    source = read.parse("SOURCE_RESOURCE", "nvidia.com/gpu", _resource_name)
+    target = read.parse("TARGET_RESOURCE", "nvidia.com/gpu-shared", _resource_name)
+    if source == target:
+        read.problem("TARGET_RESOURCE", target, "must differ from CASTSLICE_SOURCE_RESOURCE")
+    excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", _name_list)
+    return Policy(
+        source_resource=source,
+        target_resource=target,
+        default_slices=read.whole("DEFAULT_SLICES", 1, 1, max_slices),
+        max_slices=max_slices,
+        presets=MappingProxyType(presets),
+        on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
+        exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
+        rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
+    )
 
 
 class _Reader:
@@ -272,7 +274,7 @@ def _plain(value: object) -> object:
     if isinstance(value, frozenset):
         return sorted(value)
     if isinstance(value, tuple):
-        return [r.name if isinstance(r, Rule) else r for r in value]
+        return [r.as_dict() if isinstance(r, Rule) else r for r in value]
     return value
 
 

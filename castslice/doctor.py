@@ -9,7 +9,7 @@ GPU (failRequestsGreaterThanOne is forced on there).
 from dataclasses import dataclass, field
 from typing import Any
 
-from castslice.config import Config
+from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.podlist import objects_of
@@ -24,16 +24,16 @@ class Diagnosis:
     ok: bool = True
 
 
-def largest_grant(config: Config) -> int:
+def largest_grant(policy: Policy) -> int:
     """The most slices CastSlice may give one GPU under this configuration."""
-    rules = [r.slice_ratio or config.presets.get(r.workload_type or "", 0) for r in config.rules]
-    return max([config.max_slices, config.default_slices, *config.presets.values(), *rules])
+    rules = [r.slice_ratio or policy.presets.get(r.workload_type or "", 0) for r in policy.rules]
+    return max([policy.max_slices, policy.default_slices, *policy.presets.values(), *rules])
 
 
-def diagnose(documents: list[Any], config: Config) -> Diagnosis:
+def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
     nodes = objects_of(documents, "Node")
     result = Diagnosis()
-    target = config.target_resource
+    target = policy.target_resource
     serving = []
     for node in nodes:
         name = metadata_of(node).get("name", "?")
@@ -51,7 +51,7 @@ def diagnose(documents: list[Any], config: Config) -> Diagnosis:
         if renamed and target != STOCK_RENAMED:
             result.lines.append(f"hint: nodes advertise {STOCK_RENAMED} (the device plugin's "
                                 f"renameByDefault): set CASTSLICE_TARGET_RESOURCE={STOCK_RENAMED}")
-    grant = largest_grant(config)
+    grant = largest_grant(policy)
     for node in serving:
         labels = mapping(metadata_of(node).get("labels"))
         if labels.get(STRATEGY_LABEL) == "mps" and grant > 1:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from castslice.config import Config
-from castslice.functions.admit import admit
+from castslice.functions.admit import admit, check_review
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +57,8 @@ def readable(response: Any) -> Any:
 
 def answer(case: Case, base_env: Mapping[str, str]) -> Any:
     """What the current code and config answer to the case's request, in readable form."""
-    config = Config.from_env({**base_env, **case.env})
-    return readable(admit(case.request, config).response)
+    policy = Config.from_env({**base_env, **case.env}).policy
+    return readable(admit(check_review(case.request), policy).response)
 
 
 def diff(name: str, expected: Any, actual: Any) -> str:

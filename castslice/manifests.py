@@ -11,10 +11,10 @@ from typing import Any
 
 import jsonpatch
 
-from castslice.config import Config
 from castslice.events import readable
 from castslice.functions.admit import admit
-from castslice.functions.reviews import metadata_of
+from castslice.functions.policy import Policy
+from castslice.functions.reviews import AdmissionReview, metadata_of
 
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Deployment": ("spec", "template"),
@@ -37,7 +37,7 @@ class Preview:
     denied: str = ""
 
 
-def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Preview]:
+def preview(documents: list[Any], policy: Policy, namespace: str) -> Iterator[Preview]:
     """Every document, Pods and pod templates mutated; other kinds untouched."""
     for index, document in enumerate(documents):
         if not isinstance(document, dict):
@@ -46,7 +46,7 @@ def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Pr
         metadata = metadata_of(document)
         label = f"{kind}/{metadata.get('name', index)}"
         if kind == "Pod":
-            yield _admit_pod(document, document, (), config,
+            yield _admit_pod(document, document, (), policy,
                              metadata.get("namespace", namespace), label, index)
         elif kind in TEMPLATE_PATHS:
             template = _get(document, TEMPLATE_PATHS[kind])
@@ -54,22 +54,22 @@ def preview(documents: list[Any], config: Config, namespace: str) -> Iterator[Pr
                 yield Preview(document, label)
                 continue
             pod = {"apiVersion": "v1", "kind": "Pod", **template}
-            yield _admit_pod(document, pod, TEMPLATE_PATHS[kind], config,
+            yield _admit_pod(document, pod, TEMPLATE_PATHS[kind], policy,
                              metadata.get("namespace", namespace), label, index)
         else:
             yield Preview(document, label)
 
 
 def _admit_pod(document: dict[str, Any], pod: dict[str, Any], where: tuple[str, ...],
-               config: Config, namespace: str, label: str, index: int) -> Preview:
-    review = {
+               policy: Policy, namespace: str, label: str, index: int) -> Preview:
+    review: AdmissionReview = {
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {"uid": f"preview-{index}", "kind": {"group": "", "version": "v1",
                                                         "kind": "Pod"},
                     "resource": {"group": "", "version": "v1", "resource": "pods"},
                     "operation": "CREATE", "namespace": namespace, "object": pod},
     }
-    response = readable(admit(review, config).response)["response"]
+    response = readable(admit(review, policy).response)["response"]
     warnings = tuple(response.get("warnings", ()))
     if not response["allowed"]:
         return Preview(document, label, warnings, response["status"]["message"])

@@ -5,6 +5,7 @@ from typing import Any
 
 from castslice.functions.patch import CONTAINER_LISTS
 from castslice.functions.quantity import whole_count
+from castslice.functions.requests import scheduled
 from castslice.functions.reviews import mapping
 
 FINISHED = ("Succeeded", "Failed")
@@ -40,13 +41,13 @@ def _amounts(containers: object, resource: str) -> Iterator[int]:
 
 
 def effective_request(pod: Mapping[str, Any], resource: str) -> int:
-    """What the scheduler reserves: max(sum of containers, largest init container).
-
-    https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers
-    """
+    """What the scheduler reserves of `resource` for the Pod, sidecars included."""
     spec = mapping(pod.get("spec"))
-    regular = sum(_amounts(spec.get("containers"), resource))
-    return max(regular, max(_amounts(spec.get("initContainers"), resource), default=0))
+    init = spec.get("initContainers")
+    sidecars = [mapping(c).get("restartPolicy") == "Always"
+                for c in (init if isinstance(init, list) else ())]
+    return scheduled(zip(_amounts(init, resource), sidecars, strict=True),
+                     _amounts(spec.get("containers"), resource))
 
 
 def holds(pod: Mapping[str, Any], resource: str) -> bool:

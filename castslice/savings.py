@@ -1,23 +1,27 @@
 """`castslice savings`: the live picture of GPU sharing from a Pod list.
 
-What it knows: Pods running now that hold the shared (target) resource, how many slices,
-and, from the castops.io/sliced annotation CastSlice wrote, how many whole GPUs they asked
-for. What it cannot know: how long they will run, or whether the cards are really full.
+What it knows: Pods running now that hold the shared (target) resource, and how many units
+the scheduler reserves for each. The slices per GPU come from the same resolution the
+webhook runs (annotations, rules, presets of the current configuration), so the whole GPUs
+a Pod would have asked for are its units / slices; a Pod admitted under another
+configuration is counted as this one would admit it. The model is gpucards'. What it
+cannot know: how long Pods will run, or whether the cards are really full.
 """
 
 import html
-import math
-import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from castslice.functions.annotations import SLICED, WORKLOAD_TYPE
+from castslice.functions import resolve
+from castslice.functions.annotations import WORKLOAD_TYPE
+from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
+from castslice.functions.rules import first_match
+from castslice.gpucards import cards_freed
 from castslice.podlist import effective_request, live
 
 HOURS_PER_MONTH = 730
-_ASKED = re.compile(r" x(\d+) -> ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,43 +45,47 @@ class Report:
         return sum(g.gpus_without_sharing for g in self.groups)
 
     @property
-    def gpus_with(self) -> int:
-        """Whole cards: the cluster's slices packed onto cards of `slices_per_gpu` each."""
-        return math.ceil(sum(g.slices for g in self.groups) / self.slices_per_gpu)
+    def gpus_with(self) -> float:
+        """Cards' worth of shared units, before packing onto whole cards."""
+        return round(sum(g.gpus_with_sharing for g in self.groups), 2)
 
     def dollars_per_hour(self) -> float | None:
+        """Cards freed (gpucards' model, summed over Pods) times the price."""
         if self.price is None:
             return None
-        return round((self.gpus_without - self.gpus_with) * self.price, 2)
+        return (self.gpus_without - sum(g.gpus_with_sharing for g in self.groups)) * self.price
 
     def as_dict(self) -> dict[str, Any]:
         hourly = self.dollars_per_hour()
         return {"slices_per_gpu": self.slices_per_gpu, "price_per_gpu_hour": self.price,
                 "gpus_without_sharing": self.gpus_without, "gpus_with_sharing": self.gpus_with,
-                "saved_dollars_per_hour": hourly,
+                "saved_dollars_per_hour": None if hourly is None else round(hourly, 2),
                 "saved_dollars_per_month": None if hourly is None else round(
                     hourly * HOURS_PER_MONTH, 2),
                 "groups": [asdict(g) for g in self.groups]}
 
 
-def summarize(pods: list[dict[str, Any]], target: str, slices_per_gpu: int,
+def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
               price: float | None) -> Report:
-    """Group live Pods holding `target` by namespace and workload type."""
-    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    """Group live Pods holding the target resource by namespace and workload type."""
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     for pod in pods:
-        slices = effective_request(pod, target)
-        if not slices or not live(pod):
+        units = effective_request(pod, policy.target_resource)
+        if not units or not live(pod):
             continue
         metadata = metadata_of(pod)
-        annotations = mapping(metadata.get("annotations"))
-        key = (str(metadata.get("namespace", "default")),
-               str(annotations.get(WORKLOAD_TYPE, "unspecified")))
-        asked = _ASKED.search(str(annotations.get(SLICED, "")))
-        totals[key][0] += 1
-        totals[key][1] += slices
-        totals[key][2] += int(asked[1]) if asked else 1
-    groups = [Group(ns, kind, pods_, slices, gpus, round(slices / slices_per_gpu, 2))
-              for (ns, kind), (pods_, slices, gpus) in sorted(totals.items())]
+        namespace = str(metadata.get("namespace", "default"))
+        annotations, labels = mapping(metadata.get("annotations")), mapping(metadata.get("labels"))
+        slices = resolve.slices(annotations, first_match(policy.rules, namespace, labels),
+                                policy)[0].value
+        gpus = -(-units // slices)  # whole GPUs asked: units / slices, rounded up
+        group = totals[(namespace, str(annotations.get(WORKLOAD_TYPE, "unspecified")))]
+        group[0] += 1
+        group[1] += units
+        group[2] += gpus
+        group[3] += gpus - cards_freed(gpus, slices, slices_per_gpu)
+    groups = [Group(ns, kind, int(pods_), int(units), int(gpus), round(used, 4))
+              for (ns, kind), (pods_, units, gpus, used) in sorted(totals.items())]
     return Report(groups, slices_per_gpu, price)
 
 

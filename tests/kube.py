@@ -7,7 +7,9 @@ import jsonpatch
 import kubernetes_validate
 
 from castslice.events import readable
+from castslice.functions.admit import admit, check_review
 from castslice.functions.patch import CONTAINER_LISTS
+from castslice.functions.policy import Policy
 from castslice.functions.quantity import parse_quantity
 
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -41,6 +43,11 @@ def gpu_container(name: str, gpus: Any, resource: str = "nvidia.com/gpu") -> dic
     return {"name": name, "image": "registry.example/trainer:1",
             "resources": {"limits": {resource: gpus, "cpu": "1"},
                           "requests": {resource: gpus, "cpu": "1"}}}
+
+
+def answer(review: dict[str, Any], policy: Policy | None = None) -> dict[str, Any]:
+    """The response the server would send for `review`, checked at the one boundary."""
+    return dict(admit(check_review(review), policy or Policy()).response)
 
 
 def patch_of(response: dict[str, Any]) -> list[dict[str, Any]]:

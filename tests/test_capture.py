@@ -15,9 +15,8 @@ from castslice.capture.redact import REDACTED, redact
 from castslice.capture.store import FileStore, S3Store, decode
 from castslice.cli import main
 from castslice.config import Config
-from castslice.functions.admit import admit
 from castslice.handler.metrics import Metrics
-from tests.kube import pod_review
+from tests.kube import answer, pod_review
 from tests.served import free_port, serve
 
 SECRET = "planted-secret-9c2e"
@@ -50,7 +49,7 @@ def test_redaction_removes_secrets_and_keeps_the_decision():
     container = cleaned["request"]["object"]["spec"]["containers"][0]
     assert container["env"][0]["value"] == REDACTED and "valueFrom" in container["env"][1]
     assert cleaned["request"]["object"]["metadata"]["annotations"]["castops.io/optimize"] == "true"
-    assert admit(cleaned, Config()).response == admit(review, Config()).response
+    assert answer(cleaned) == answer(review)
     assert SECRET in orjson.dumps(review).decode(), "the caller's review is not changed"
 
 
@@ -108,7 +107,7 @@ def test_s3_store_writes_lists_by_day_and_replays(capsys):
         rec.start()
         for i in range(3):
             review = secret_review(f"s3-{i}")
-            rec.offer(review, admit(review, Config()).response)
+            rec.offer(review, answer(review))
         rec.close()
         today = datetime.now(UTC).date()
         keys = list(store.keys(today, today))
@@ -125,7 +124,7 @@ def test_s3_store_writes_lists_by_day_and_replays(capsys):
 
 
 def test_s3_capture_without_boto3_stops_the_server(monkeypatch, capsys):
-    monkeypatch.setattr("castslice.cli._importable", lambda module: False)
+    monkeypatch.setattr("castslice.cli.serving.boto3_installed", lambda: False)
     assert main(["serve"], {"CASTSLICE_CAPTURE": "s3://bucket/prefix"}) == 2
     assert "s3:// capture needs boto3" in capsys.readouterr().err
 
@@ -186,7 +185,7 @@ def test_a_captured_event_becomes_a_golden_case(tmp_path, capsys):
     rec = recorder(store)
     rec.start()
     review = secret_review("odd-one")
-    rec.offer(review, admit(review, Config()).response)
+    rec.offer(review, answer(review))
     rec.close()
     golden = tmp_path / "events"
     golden.mkdir()

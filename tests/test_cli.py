@@ -132,7 +132,8 @@ def test_mutate_reports_denials_with_exit_1(capsys, monkeypatch):
 
 def test_mutate_rejects_broken_yaml_in_one_line(capsys, monkeypatch):
     code, _, err = run(["mutate", "-"], "a: [", capsys=capsys, monkeypatch=monkeypatch)
-    assert code == 1 and err.startswith("castslice: -: not valid YAML") and err.count("\n") == 1
+    assert code == 1 and err.startswith("castslice: -: neither JSON nor YAML")
+    assert err.count("\n") == 1
 
 
 @pytest.fixture

@@ -15,17 +15,19 @@ def problems(env):
 def test_defaults_match_the_spec():
     config = Config.from_env({})
     assert config == Config()
-    assert (config.source_resource, config.target_resource) == ("nvidia.com/gpu",
+    policy = config.policy
+    assert (policy.source_resource, policy.target_resource) == ("nvidia.com/gpu",
                                                                  "nvidia.com/gpu-shared")
-    assert dict(config.presets) == {"training": 4, "inference": 2, "batch": 2, "dev": 1}
-    assert config.exclude_namespaces == {"kube-system"}
+    assert dict(policy.presets) == {"training": 4, "inference": 2, "batch": 2, "dev": 1}
+    assert policy.exclude_namespaces == {"kube-system"}
+    assert (policy.default_slices, policy.max_slices, policy.on_invalid) == (1, 64, "warn")
     assert config.max_body_bytes == 6291456 and config.bind == "0.0.0.0:8443"
 
 
 def test_own_namespace_is_always_excluded():
     config = Config.from_env({"CASTSLICE_NAMESPACE": "castslice",
                               "CASTSLICE_EXCLUDE_NAMESPACES": "batch-system, monitoring"})
-    assert config.exclude_namespaces == {"castslice", "batch-system", "monitoring"}
+    assert config.policy.exclude_namespaces == {"castslice", "batch-system", "monitoring"}
 
 
 def test_knative_port_is_honoured_unless_bind_is_set():
@@ -36,14 +38,16 @@ def test_knative_port_is_honoured_unless_bind_is_set():
 
 def test_presets_replace_the_whole_table():
     config = Config.from_env({"CASTSLICE_PRESETS": "notebook=8, training=2"})
-    assert dict(config.presets) == {"notebook": 8, "training": 2}
+    assert dict(config.policy.presets) == {"notebook": 8, "training": 2}
 
 
 def test_config_is_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Config().max_slices = 3  # type: ignore[misc]
+        Config().policy.max_slices = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().bind = "0.0.0.0:1"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Config().presets["training"] = 9  # type: ignore[index]
+        Config().policy.presets["training"] = 9  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [
@@ -64,7 +68,6 @@ def test_config_is_immutable():
     ("CASTSLICE_BIND", "8443", "HOST:PORT"),
     ("CASTSLICE_BIND", "0.0.0.0:99999", "HOST:PORT"),
     ("CASTSLICE_WORKERS", "0", "from 1 to 256"),
-    ("CASTSLICE_THREADS", "many", "from 1 to 256"),
     ("CASTSLICE_LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
     ("CASTSLICE_CAPTURE", "ftp://x", "file:///absolute/dir or s3://bucket/prefix"),
     ("CASTSLICE_GPU_HOURLY_COST", "cheap", "dollars per GPU-hour"),

@@ -4,17 +4,17 @@ import dataclasses
 
 import pytest
 
-from castslice.config import Config
-from castslice.functions.admit import InvalidReview, admit
+from castslice.functions.admit import InvalidReview, admit, check_review
+from castslice.functions.policy import Policy
 from castslice.functions.rules import parse_rules
 from tests.kube import admitted_pod, assert_valid_pod, gpu_container, patch_of, pod_review
 
 ON = {"castops.io/optimize": "true"}
-CONFIG = Config()
+CONFIG = Policy()
 
 
 def answer(review, config=CONFIG):
-    return admit(review, config).response
+    return admit(check_review(review), config).response
 
 
 def shared(review, config=CONFIG, index=0):
@@ -156,14 +156,14 @@ def test_warnings_never_exceed_120_characters():
 def test_passes_through_untouched(change, reason):
     review = pod_review(ON)
     review["request"].update(change)
-    admission = admit(review, CONFIG)
+    admission = admit(check_review(review), CONFIG)
     assert admission.decision.reason == reason
     assert admission.response["response"] == {"uid": review["request"]["uid"], "allowed": True}
 
 
 def test_already_sliced_pod_is_left_alone():
     review = pod_review(ON, containers=[gpu_container("main", "2", "nvidia.com/gpu-shared")])
-    admission = admit(review, CONFIG)
+    admission = admit(check_review(review), CONFIG)
     assert admission.decision.reason == "already-sliced"
     assert "patch" not in admission.response["response"]
 
@@ -224,7 +224,7 @@ def test_v1beta1_is_answered_in_v1beta1():
 ])
 def test_reviews_without_what_an_answer_needs_are_refused(review, message):
     with pytest.raises(InvalidReview, match=message):
-        admit(review, CONFIG)
+        check_review(review)
 
 
 @pytest.mark.parametrize("garbage", [

@@ -6,7 +6,7 @@ import pytest
 
 from castslice import events
 from castslice.config import Config
-from castslice.functions.admit import admit
+from castslice.functions.admit import admit, check_review
 from tests.kube import admitted_pod, assert_valid_pod
 
 EVENTS = Path(__file__).parent.parent / "events"
@@ -25,7 +25,7 @@ def test_event_replays_to_its_expected_answer(case):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_event_patch_yields_a_valid_pod(case):
-    response = admit(case.request, Config.from_env(case.env)).response
+    response = admit(check_review(case.request), Config.from_env(case.env).policy).response
     assert response["response"]["uid"] == case.request["request"]["uid"]
     pod = case.request["request"]["object"]
     if response["response"].get("patch") and pod.get("kind") == "Pod":

@@ -6,6 +6,7 @@ import orjson
 from falcon import testing
 
 from castslice.config import Config
+from castslice.functions.policy import Policy
 from castslice.handler.app import create_app
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.metrics import Metrics
@@ -24,7 +25,7 @@ class ExplodingRule:
 
 
 def test_a_failing_decision_still_answers_allowed_with_the_uid():
-    config = dataclasses.replace(Config(), rules=(ExplodingRule(),))
+    config = Config(policy=Policy(rules=(ExplodingRule(),)))
     metrics = Metrics(config)
     client = testing.TestClient(create_app(config, metrics=metrics))
     review = pod_review({"castops.io/optimize": "true"})

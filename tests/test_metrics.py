@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from castslice.config import Config
+from castslice.functions.decide import Decision
 from castslice.handler.metrics import BODY_BUCKETS, LATENCY_BUCKETS, Metrics
 
 SECONDS = st.floats(min_value=0, max_value=1, allow_nan=False) | st.sampled_from(LATENCY_BUCKETS)
@@ -28,7 +29,7 @@ def test_histograms_match_prometheus_client_for_any_observations(observations):
     body = Histogram("castslice_request_body_bytes", "x", buckets=BODY_BUCKETS,
                      registry=registry)
     for seconds, size in observations:
-        metrics.record(None, False, seconds, size, "ml")
+        metrics.record(Decision("passed", "not-a-pod"), False, seconds, size, "ml")
         latency.observe(seconds)
         body.observe(size)
     ours, theirs = metrics.render(), generate_latest(registry)

@@ -8,7 +8,7 @@ from castslice.functions.rules import parse_rules
 
 NAMES = ["SOURCE_RESOURCE", "TARGET_RESOURCE", "DEFAULT_SLICES", "MAX_SLICES", "PRESETS",
          "ON_INVALID", "EXCLUDE_NAMESPACES", "NAMESPACE", "RULES", "MAX_BODY_BYTES", "BIND",
-         "WORKERS", "THREADS", "LOG_LEVEL", "CAPTURE", "GPU_HOURLY_COST", "SLICES_PER_GPU",
+         "WORKERS", "LOG_LEVEL", "CAPTURE", "GPU_HOURLY_COST", "SLICES_PER_GPU",
          "DRAIN_SECONDS"]
 VALUES = st.text(max_size=30) | st.sampled_from(["0", "1", "64", "-1", "1e3", "x=1", "true",
                                                  "[]", "[{}]", "- a", "0.0.0.0:1", "nan"])
@@ -25,7 +25,7 @@ def test_any_environment_gives_a_config_or_one_line_problems(env):
         for problem in error.problems:
             assert "\n" not in problem and problem.startswith(PREFIX)
     else:
-        assert 1 <= config.default_slices <= config.max_slices
+        assert 1 <= config.policy.default_slices <= config.policy.max_slices
 
 
 @settings(max_examples=400, deadline=None)

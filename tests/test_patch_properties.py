@@ -5,11 +5,11 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from castslice.config import Config
-from castslice.functions.admit import admit
+from castslice.functions.admit import admit, check_review
 from castslice.functions.patch import CONTAINER_LISTS, pointer
+from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
-from tests.kube import admitted_pod, assert_valid_pod, patch_of
+from tests.kube import admitted_pod, answer, assert_valid_pod, patch_of
 
 SOURCE, TARGET = "nvidia.com/gpu", "nvidia.com/gpu-shared"
 WHOLE = st.sampled_from(["1", "2", "4", "8", "1e0", "2e0", "1k"]) | st.integers(1, 16)
@@ -76,7 +76,7 @@ SETTINGS = settings(max_examples=300, deadline=None,
 def test_patch_always_applies_and_never_changes_the_input(pod):
     review = review_of(pod)
     before = copy.deepcopy(pod)
-    admitted_pod(review, admit(review, Config()).response)  # raises if any op cannot apply
+    admitted_pod(review, answer(review))  # raises if any op cannot apply
     assert pod == before
 
 
@@ -85,14 +85,14 @@ def test_patch_always_applies_and_never_changes_the_input(pod):
 def test_pod_not_opted_in_is_never_changed(pod):
     if opted_in(pod):
         return
-    assert patch_of(admit(review_of(pod), Config()).response) == []
+    assert patch_of(answer(review_of(pod))) == []
 
 
 @SETTINGS
 @given(pods(whole_only=True))
 def test_opted_in_pod_keeps_no_source_and_requests_equal_limits(pod):
     review = review_of(pod)
-    admission = admit(review, Config())
+    admission = admit(check_review(review), Policy())
     after = admitted_pod(review, admission.response)
     if not opted_in(pod):
         return
@@ -111,7 +111,7 @@ def test_opted_in_pod_keeps_no_source_and_requests_equal_limits(pod):
 def test_every_admitted_pod_passes_kubernetes_validation(pod):
     review = review_of(pod)
     pod["spec"].pop("ephemeralContainers", None)  # the Pod schema forbids resources there
-    assert_valid_pod(admitted_pod(review, admit(review, Config()).response))
+    assert_valid_pod(admitted_pod(review, answer(review)))
 
 
 @given(st.text(max_size=20))

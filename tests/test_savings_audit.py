@@ -5,8 +5,9 @@ Expected figures are computed by hand from tests/data/pods.json (4 slices per ca
   ml-training/training    1 Pod (another Succeeded, not counted), max(8, init 4) = 8 slices,
                           2 GPUs asked                         -> 2.0 cards
   research/dev            1 Pod, 1 slice, 1 GPU asked          -> 0.25 card
-  without sharing 5 cards; with sharing ceil(13 / 4) = 4 cards; saved 1 x $2.50 = $2.50/h,
-  x 730 h = $1,825.00/month.
+  without sharing 5 cards; with sharing 1.0 + 2.0 + 0.25 = 3.25 cards' worth (each Pod
+  frees gpus x (1 - s/R), castslice.gpucards); saved 1.75 x $2.50 = $4.375/h, shown
+  $4.38, x 730 h = $3,193.75/month.
 """
 
 import io
@@ -34,9 +35,9 @@ def test_savings_json_has_the_hand_computed_figures(capsys):
                         "--slices-per-gpu", "4"], capsys=capsys)
     report = json.loads(out)
     assert code == 0
-    assert report["gpus_without_sharing"] == 5 and report["gpus_with_sharing"] == 4
-    assert report["saved_dollars_per_hour"] == 2.5
-    assert report["saved_dollars_per_month"] == 1825.0
+    assert report["gpus_without_sharing"] == 5 and report["gpus_with_sharing"] == 3.25
+    assert report["saved_dollars_per_hour"] == 4.38
+    assert report["saved_dollars_per_month"] == 3193.75
     assert report["groups"] == [
         {"namespace": "ml-inference", "workload_type": "inference", "pods": 2, "slices": 4,
          "gpus_without_sharing": 2, "gpus_with_sharing": 1.0},
@@ -52,8 +53,8 @@ def test_savings_table_reads_price_and_card_size_from_the_environment(capsys):
     code, out, _ = run(["savings", str(PODS)], env, capsys)
     assert code == 0
     assert "ml-training          training         1       8             2        2.0" in out
-    assert "Cards needed: 5 without sharing, 4 with sharing (4 slices per card)." in out
-    assert "Saved: $2.50 per hour, $1,825.00 per month at $2.5/GPU-hour" in out
+    assert "Cards needed: 5 without sharing, 3.25 with sharing (4 slices per card)." in out
+    assert "Saved: $4.38 per hour, $3,193.75 per month at $2.5/GPU-hour" in out
 
 
 def test_savings_without_card_size_is_a_one_line_error(capsys):
@@ -117,5 +118,5 @@ def test_savings_page_renders_in_chromium_with_the_chart(tmp_path, capsys):
                    check=True)
     assert code == 0
     assert dom.count('class="without"') == 3 and dom.count('class="with"') == 3
-    assert "Saved: <b>$2.50</b> per hour" in dom
+    assert "Saved: <b>$4.38</b> per hour" in dom
     assert shot.stat().st_size > 5000

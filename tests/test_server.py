@@ -157,17 +157,22 @@ def test_counts_of_the_last_moment_before_a_stop_are_kept(tmp_path):
 
 def test_sigterm_drains_then_closes_idle_connections_and_exits_zero(tmp_path):
     with serve(tmp_path, {"CASTSLICE_DRAIN_SECONDS": "2"}, workers=1) as served:
-        conn = served.connect()
-        served.admit(pod_review(ON), conn)
+        busy, idle = served.connect(), served.connect()
+        served.admit(pod_review(ON), busy)
+        served.admit(pod_review(ON), idle)
         served.process.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
         time.sleep(0.5)
         assert served.request("GET", "/readyz")[0] == 503
-        assert "patch" in served.admit(pod_review(ON), conn)["response"]
-        conn.sock.settimeout(15)
-        assert conn.sock.recv(1) == b""  # closed once drained, as the API server's client sees it
+        busy.request("POST", "/mutate", orjson.dumps(pod_review(ON)), JSON)
+        answer = busy.getresponse()
+        assert answer.getheader("Connection") == "close"  # the client leaves between requests
+        assert "patch" in orjson.loads(answer.read())["response"]
+        idle.sock.settimeout(15)
+        assert idle.sock.recv(1) == b""  # closed once drained, as the API server's client sees it
         closed = time.monotonic() - stopping
-        conn.close()
+        busy.close()
+        idle.close()
         assert served.process.wait(30) == 0
     assert 2 <= closed < 5  # the drain, not gunicorn's 20 s grace on top
 
@@ -221,7 +226,7 @@ def test_logs_are_json_lines_without_env_values(tmp_path):
         served.admit(review)
     lines = served.log.read_text().splitlines()
     records = [orjson.loads(line) for line in lines]  # every line, gunicorn's too, is JSON
-    assert any(r.get("outcome") == "patch" and r["slices"] == 4 for r in records)
+    assert any(r.get("outcome") == "mutated" and r["slices"] == 4 for r in records)
     assert any(r["msg"].startswith("Starting gunicorn") for r in records)
     assert all({"time", "level", "msg"} <= set(r) for r in records)
     assert "planted-secret-4f1c" not in served.log.read_text()

@@ -3,6 +3,10 @@
 A full queue drops the event and counts it (castslice_capture_dropped_total): an admission
 never waits on storage. dryRun requests are not recorded. Redaction happens on the writer
 thread, before anything leaves the process. Shutdown flushes what is queued.
+
+The writer cannot be stopped by one event: an event that cannot be redacted or encoded is
+skipped and counted (castslice_capture_failed_total{stage}), a batch storage refuses is
+counted the same way, and castslice_capture_writer_alive says the thread is running.
 """
 
 import logging
@@ -12,19 +16,25 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from castslice.capture.redact import redact
-from castslice.capture.store import Store
+from castslice.capture.store import Store, line
 
 BATCH_SIZE = 200
 BATCH_SECONDS = 1.0
 
 
+class Counters(Protocol):
+    def add(self, key: tuple[str, ...], amount: float = 1.0) -> None: ...
+    def set(self, key: tuple[str, ...], value: float) -> None: ...
+    def flush(self) -> None: ...
+
+
 class Recorder:
     def __init__(self, open_store: Callable[[], Store], *, queue_size: int, sample: float,
                  redact_fields: frozenset[str], redact_annotations: tuple[str, ...],
-                 stamp: dict[str, str], counters: Any, logger: logging.Logger) -> None:
+                 stamp: dict[str, Any], counters: Counters, logger: logging.Logger) -> None:
         self.open_store, self.sample, self.stamp = open_store, sample, stamp
         self.redact_fields, self.redact_annotations = redact_fields, redact_annotations
         self.counters, self.logger = counters, logger
@@ -34,7 +44,9 @@ class Recorder:
 
     def offer(self, review: Any, response: Any) -> None:
         """Enqueue without waiting; neither dict is changed afterwards by the caller."""
-        if review["request"].get("dryRun") or (self.sample < 1 and random.random() >= self.sample):
+        if review["request"].get("dryRun") is True:
+            return
+        if self.sample < 1 and random.random() >= self.sample:
             return
         try:
             self.queue.put_nowait((time.time(), review, response))
@@ -45,19 +57,24 @@ class Recorder:
         store = self.open_store()
         self.thread = threading.Thread(target=self._run, args=(store,), name="capture",
                                        daemon=True)
+        self.counters.set(("capture_writer_alive",), 1.0)
         self.thread.start()
 
-    def close(self, timeout: float = 30) -> None:
-        """Flush everything queued, then stop the writer."""
+    def close(self, timeout: float = 10) -> None:
+        """Flush everything queued, then stop the writer (within `timeout` seconds)."""
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout)
 
     def _run(self, store: Store) -> None:
-        while not (self.stopping.is_set() and self.queue.empty()):
-            batch = self._batch()
-            if batch:
-                self._write(store, batch)
+        try:
+            while not (self.stopping.is_set() and self.queue.empty()):
+                batch = self._batch()
+                if batch:
+                    self._write(store, batch)
+        finally:
+            self.counters.set(("capture_writer_alive",), 0.0)
+            self.counters.flush()
 
     def _batch(self) -> list[tuple[float, Any, Any]]:
         batch: list[tuple[float, Any, Any]] = []
@@ -71,20 +88,37 @@ class Recorder:
         return batch
 
     def _write(self, store: Store, batch: list[tuple[float, Any, Any]]) -> None:
-        records = [self._record(*item) for item in batch]
+        lines = [encoded for item in batch if (encoded := self._line(*item)) is not None]
         try:
-            store.write(records)
-            self.counters.add(("capture_written",), len(records))
+            if lines:
+                store.write(lines)
+                self.counters.add(("capture_written",), len(lines))
         except Exception:
-            self.counters.add(("capture_failed",), len(records))
-            self.logger.exception("capture: writing a batch failed",
-                                  extra={"decision": {"events": len(records)}})
+            self._failed("store", len(lines), "capture: storage refused a batch")
         self.counters.flush()
+
+    def _line(self, at: float, review: Any, response: Any) -> bytes | None:
+        """One event as a redacted JSON line, or None (counted) when it cannot be one."""
+        try:
+            record = self._record(at, review, response)
+        except Exception:
+            self._failed("redact", 1, "capture: an event could not be redacted; skipped")
+            return None
+        try:
+            return line(record)
+        except Exception:
+            self._failed("encode", 1, "capture: an event could not be encoded; skipped")
+            return None
+
+    def _failed(self, stage: str, events: int, message: str) -> None:
+        self.counters.add(("capture_failed", stage), events)
+        self.logger.exception(message, extra={"decision": {"events": events, "stage": stage}})
 
     def _record(self, at: float, review: Any, response: Any) -> dict[str, Any]:
         request = review["request"]
+        namespace = request.get("namespace")
         return {"captured_at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
-                "uid": request["uid"], "namespace": request.get("namespace"), **self.stamp,
+                "uid": request["uid"],
+                "namespace": namespace if isinstance(namespace, str) else None, **self.stamp,
                 "request": redact(review, self.redact_fields, self.redact_annotations),
                 "response": response}
-

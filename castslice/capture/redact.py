@@ -2,7 +2,8 @@
 
 Env values are always replaced (valueFrom references stay: they name, not hold, secrets);
 args and command on request; annotations by glob, never CastSlice's own, so a redacted
-event replays to the same decision.
+event replays to the same decision. Any field may hold any JSON type (the API server
+answered such a Pod too): what is not of the expected type is left as it is.
 """
 
 import copy
@@ -14,19 +15,18 @@ from castslice.functions.patch import CONTAINER_LISTS
 from castslice.functions.reviews import mapping, metadata_of
 
 REDACTED = "<redacted>"
-DEFAULT_ANNOTATIONS = ("*token*", "*secret*", "*password*", "*credential*",
-                       "kubectl.kubernetes.io/last-applied-configuration")
 
 
 def redact(review: Any, fields: Collection[str], annotations: Collection[str]) -> Any:
     """A redacted deep copy of `review`; `fields` may hold "args" and "command"."""
     review = copy.deepcopy(review)
-    pod = review.get("request", {}).get("object") if isinstance(review, dict) else None
+    pod = mapping(review).get("request")
+    pod = mapping(pod).get("object")
     if not isinstance(pod, dict):
         return review
     spec = mapping(pod.get("spec"))
     for list_name in CONTAINER_LISTS:
-        for container in spec.get(list_name) or ():
+        for container in _list(spec.get(list_name)):
             if isinstance(container, dict):
                 _container(container, fields)
     found = metadata_of(pod).get("annotations")
@@ -40,9 +40,13 @@ def redact(review: Any, fields: Collection[str], annotations: Collection[str]) -
 
 
 def _container(container: dict[str, Any], fields: Collection[str]) -> None:
-    for variable in container.get("env") or ():
+    for variable in _list(container.get("env")):
         if isinstance(variable, dict) and "value" in variable:
             variable["value"] = REDACTED
     for field in ("args", "command"):
         if field in fields and isinstance(container.get(field), list):
             container[field] = [REDACTED for _ in container[field]]
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 from castslice.capture.store import Store, decode
-from castslice.config import Config
 from castslice.events import readable
-from castslice.functions.admit import admit
+from castslice.functions.admit import admit, check_review
+from castslice.functions.policy import Policy
 
 KINDS = ("newly mutated", "no longer mutated", "different slice count", "different patch",
          "different warnings", "different verdict")
@@ -28,12 +28,12 @@ def records(store: Store, since: date | None, until: date | None) -> Iterator[di
         yield from decode(store.read(key))
 
 
-def replay(store: Store, config: Config, since: date | None = None,
+def replay(store: Store, policy: Policy, since: date | None = None,
            until: date | None = None) -> Iterator[Replayed]:
     """Each captured event with its recorded and current answers, and the kind of change."""
     for record in records(store, since, until):
         before = readable(record["response"])
-        after = readable(admit(record["request"], config).response)
+        after = readable(admit(check_review(record["request"]), policy).response)
         yield Replayed(record, before, after, change(before["response"], after["response"]))
 
 

@@ -19,7 +19,7 @@ SUFFIX = ".jsonl.gz"
 
 
 class Store(Protocol):
-    def write(self, records: list[dict[str, Any]]) -> str: ...
+    def write(self, lines: list[bytes]) -> str: ...
     def keys(self, since: date | None, until: date | None) -> Iterator[str]: ...
     def read(self, key: str) -> bytes: ...
 
@@ -28,9 +28,14 @@ class StoreError(Exception):
     """The capture location cannot be used; the message says why."""
 
 
-def encode(records: list[dict[str, Any]]) -> bytes:
-    return gzip.compress(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
-                                  for r in records), compresslevel=5)
+def line(record: dict[str, Any]) -> bytes:
+    """One record as a JSON line; raises for what JSON cannot hold (orjson refuses nesting
+    deeper than 255 and integers beyond 64 bits), so a caller can skip that one record."""
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def encode(lines: list[bytes]) -> bytes:
+    return gzip.compress(b"".join(lines), compresslevel=5)
 
 
 def decode(blob: bytes) -> Iterator[dict[str, Any]]:
@@ -63,13 +68,13 @@ class FileStore:
         self.root = root
         self.sequence = 0
 
-    def write(self, records: list[dict[str, Any]]) -> str:
+    def write(self, lines: list[bytes]) -> str:
         self.sequence += 1
         key = batch_key(self.sequence, time.time())
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(encode(records))
+        partial.write_bytes(encode(lines))
         partial.replace(path)  # readers never see half a batch
         return key
 
@@ -99,10 +104,10 @@ class S3Store:
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def write(self, records: list[dict[str, Any]]) -> str:
+    def write(self, lines: list[bytes]) -> str:
         self.sequence += 1
         key = batch_key(self.sequence, time.time())
-        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=encode(records),
+        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=encode(lines),
                                ContentType="application/x-ndjson", ContentEncoding="gzip")
         return key
 

@@ -1,4 +1,5 @@
 """The pure admission decision: no I/O, no globals, no clock.
 
-Entry point: castslice.functions.admit.admit(review, config) -> Admission.
+Entry point: `admit(check_review(body), policy) -> Admission` in `admit.py`. This package
+imports no other CastSlice package: `castslice.config.Config` builds the `Policy` it reads.
 """

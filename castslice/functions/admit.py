@@ -1,9 +1,14 @@
-"""admit(review, config): the one pure function from AdmissionReview to its answer."""
+"""The one pure function from AdmissionReview to its answer, and the one check of a review.
+
+check_review() is the boundary: past it a review has a known apiVersion and a request with
+a uid, so an answer can always be built. admit() is total past that boundary: whatever the
+Pod holds, it returns an answer, the documented fallback if the decision itself failed.
+"""
 
 from typing import Any, NamedTuple, cast
 
-from castslice.config import Config
-from castslice.functions.decide import Decision, decide
+from castslice.functions.decide import Decision, decide, failed
+from castslice.functions.policy import Policy
 from castslice.functions.response import build_response
 from castslice.functions.reviews import API_VERSIONS, AdmissionReview, AdmissionReviewResponse
 
@@ -19,17 +24,20 @@ class Admission(NamedTuple):
     response: AdmissionReviewResponse
 
 
-def admit(review: Any, config: Config) -> Admission:
-    """Answer one AdmissionReview. Raises InvalidReview when there is nothing to answer."""
-    checked = check_review(review)
-    decision = decide(checked["request"], config)
-    uid = checked["request"]["uid"]
-    return Admission(decision, build_response(api_version=checked["apiVersion"], uid=uid,
-                                              decision=decision))
+def admit(review: AdmissionReview, policy: Policy) -> Admission:
+    """Answer one checked review. Never raises: a failure inside the decision answers
+    allowed and unchanged with a warning, and the Decision carries the error for the log."""
+    try:
+        decision = decide(review["request"], policy)
+        return Admission(decision, build_response(review=review, decision=decision))
+    except Exception as error:
+        decision = failed(error)
+        return Admission(decision, build_response(review=review, decision=decision))
 
 
 def check_review(review: Any) -> AdmissionReview:
-    """The review, once it has what an answer needs: a known apiVersion and a request uid."""
+    """The review, once it has what an answer needs: a known apiVersion and a request uid.
+    Raises InvalidReview naming the first thing missing."""
     if not isinstance(review, dict):
         raise InvalidReview("body must be a JSON object (an AdmissionReview)")
     if review.get("apiVersion") not in API_VERSIONS:

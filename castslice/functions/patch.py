@@ -10,21 +10,43 @@ from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from castslice.functions.annotations import SLICED
-from castslice.functions.quantity import parse_quantity, whole_count
+from castslice.functions.quantity import MAX_COUNT, parse_quantity, whole_count
+from castslice.functions.requests import scheduled
 from castslice.functions.reviews import PatchOp
-from castslice.functions.text import short, show
+from castslice.functions.text import short, show, text_or_empty
 
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+INIT, REGULAR, EPHEMERAL = "initContainers", "containers", "ephemeralContainers"
+CONTAINER_LISTS = (INIT, REGULAR, EPHEMERAL)
 SECTIONS = ("limits", "requests")
+
+
+class Conversion(NamedTuple):
+    """One container converted: the facts logs, metrics and reports read (never the
+    castops.io/sliced text, which is for people)."""
+
+    list_name: str
+    position: int
+    name: str
+    gpus: int
+    """Whole GPUs the container asked for (limits and requests hold the same count)."""
+    granted: int
+    """Target units it asks for instead: gpus x slices."""
+    sidecar: bool
+    """An init container with restartPolicy Always: it runs beside the regular ones."""
 
 
 class Rewrite(NamedTuple):
     """The resource ops for one Pod, what they convert, and why anything was left alone."""
 
     ops: tuple[PatchOp, ...]
-    gpus: int
+    conversions: tuple[Conversion, ...]
     warnings: tuple[str, ...]
     already_sliced: bool
+
+    def scheduled_gpus(self) -> int:
+        """Whole GPUs the scheduler would have reserved for the converted containers."""
+        init = [(c.gpus, c.sidecar) for c in self.conversions if c.list_name == INIT]
+        return scheduled(init, [c.gpus for c in self.conversions if c.list_name == REGULAR])
 
 
 def pointer(*parts: str | int) -> str:
@@ -47,8 +69,9 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
     (Kubernetes requires that for extended resources).
     """
     ops: list[PatchOp] = []
+    conversions: list[Conversion] = []
     warnings: list[str] = []
-    gpus, already = 0, False
+    already = False
     source_key, target_key = _key(source), _key(target)
     spec = pod.get("spec")
     for list_name in CONTAINER_LISTS:
@@ -70,9 +93,12 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
             for (section, _), count in zip(holding, whole, strict=False):
                 ops += ({"op": "remove", "path": prefix + section + source_key},
                         {"op": "add", "path": prefix + section + target_key,
-                         "value": str(count * slices)})
-            gpus += max(whole)
-    return Rewrite(tuple(ops), gpus, tuple(warnings), already)
+                         "value": str(min(count * slices, MAX_COUNT))})
+            gpus = max(whole)
+            conversions.append(Conversion(
+                list_name, index, text_or_empty(container.get("name")), gpus,
+                min(gpus * slices, MAX_COUNT), container.get("restartPolicy") == "Always"))
+    return Rewrite(tuple(ops), tuple(conversions), tuple(warnings), already)
 
 
 def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:

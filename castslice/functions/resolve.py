@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from castslice.config import Config
 from castslice.functions.annotations import OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
+from castslice.functions.policy import Policy
 from castslice.functions.rules import Rule
 from castslice.functions.text import short, show
 
@@ -52,30 +52,30 @@ def odd_optimize(annotations: Mapping[str, object]) -> str | None:
 
 
 def slices(annotations: Mapping[str, object], rule: Rule | None,
-           config: Config) -> tuple[Choice, tuple[Invalid, ...]]:
+           policy: Policy) -> tuple[Choice, tuple[Invalid, ...]]:
     """slice-ratio annotation > workload-type annotation > rule > CASTSLICE_DEFAULT_SLICES."""
     invalid: list[Invalid] = []
     found: list[Choice] = []
     if SLICE_RATIO in annotations:
         ratio = annotations[SLICE_RATIO]
         if isinstance(ratio, str) and ratio.isascii() and ratio.isdigit() and (
-            1 <= int(ratio) <= config.max_slices
+            1 <= int(ratio) <= policy.max_slices
         ) and not ratio.startswith("0"):
             found.append(Choice(int(ratio), f"{SLICE_RATIO}={ratio}"))
         else:
             invalid.append(Invalid(SLICE_RATIO, ratio,
-                                   f"use a whole number from 1 to {config.max_slices}"))
+                                   f"use a whole number from 1 to {policy.max_slices}"))
     if WORKLOAD_TYPE in annotations:
         kind = annotations[WORKLOAD_TYPE]
-        if isinstance(kind, str) and kind in config.presets:
-            found.append(Choice(config.presets[kind], f"{WORKLOAD_TYPE}={kind}"))
+        if isinstance(kind, str) and kind in policy.presets:
+            found.append(Choice(policy.presets[kind], f"{WORKLOAD_TYPE}={kind}"))
         else:
             invalid.append(Invalid(WORKLOAD_TYPE, kind,
-                                   f"use one of {', '.join(config.presets)}"))
+                                   f"use one of {', '.join(policy.presets)}"))
     if rule is not None and rule.slice_ratio is not None:
         found.append(Choice(rule.slice_ratio, f"rule {rule.name}"))
     elif rule is not None and rule.workload_type is not None:
-        found.append(Choice(config.presets[rule.workload_type],
+        found.append(Choice(policy.presets[rule.workload_type],
                             f"rule {rule.name} ({rule.workload_type})"))
-    found.append(Choice(config.default_slices, "default"))
+    found.append(Choice(policy.default_slices, "default"))
     return found[0], tuple(invalid)

@@ -6,20 +6,22 @@ import orjson
 
 from castslice.functions.annotations import AUDIT_KEY
 from castslice.functions.decide import Decision
-from castslice.functions.reviews import AdmissionResponse, AdmissionReviewResponse
+from castslice.functions.reviews import AdmissionResponse, AdmissionReview, AdmissionReviewResponse
 
 
-def build_response(*, api_version: str, uid: str, decision: Decision) -> AdmissionReviewResponse:
-    """Allowed unless denied; patchType and patch only when something changes."""
-    response: AdmissionResponse = {"uid": uid, "allowed": decision.outcome != "deny"}
-    if decision.outcome == "patch":
+def build_response(*, review: AdmissionReview, decision: Decision) -> AdmissionReviewResponse:
+    """Allowed unless denied; patchType and patch only when something changes; apiVersion
+    and uid echoed."""
+    response: AdmissionResponse = {"uid": review["request"]["uid"],
+                                   "allowed": decision.outcome != "denied"}
+    if decision.outcome == "mutated":
         response["patchType"] = "JSONPatch"
         response["patch"] = binascii.b2a_base64(orjson.dumps(decision.patch),
                                                 newline=False).decode("ascii")
         response["auditAnnotations"] = {AUDIT_KEY: decision.message}
-    if decision.outcome == "deny":
+    if decision.outcome == "denied":
         response["status"] = {"code": 400, "message": decision.message,
                               "status": "Failure", "reason": "BadRequest"}
     if decision.warnings:
         response["warnings"] = [w.text for w in decision.warnings]
-    return {"apiVersion": api_version, "kind": "AdmissionReview", "response": response}
+    return {"apiVersion": review["apiVersion"], "kind": "AdmissionReview", "response": response}

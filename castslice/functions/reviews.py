@@ -16,9 +16,16 @@ class GroupVersionKind(TypedDict):
     kind: str
 
 
+class GroupVersionResource(TypedDict):
+    group: str
+    version: str
+    resource: str
+
+
 class AdmissionRequest(TypedDict):
     uid: str
     kind: GroupVersionKind
+    resource: NotRequired[GroupVersionResource]
     operation: str
     namespace: NotRequired[str]
     name: NotRequired[str]

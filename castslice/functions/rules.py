@@ -32,6 +32,11 @@ class Requirement:
         inside = present and labels[self.key] in self.values
         return inside if self.operator == "In" else not inside
 
+    def as_dict(self) -> dict[str, Any]:
+        """The matchExpressions entry this requirement reads back from."""
+        found: dict[str, Any] = {"key": self.key, "operator": self.operator}
+        return found | {"values": sorted(self.values)} if self.values else found
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -47,6 +52,19 @@ class Rule:
         if self.namespaces and not any(fnmatchcase(namespace, p) for p in self.namespaces):
             return False
         return all(r.matches(labels) for r in self.requirements)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The rule's whole content in the form parse_rules() reads back (matchLabels as
+        the In expressions they mean), so describe() and fingerprints tell any two rule
+        sets apart."""
+        found: dict[str, Any] = {"name": self.name, "namespaces": list(self.namespaces),
+                                 "matchExpressions": [r.as_dict() for r in self.requirements],
+                                 "optimize": self.optimize}
+        if self.workload_type is not None:
+            found["workloadType"] = self.workload_type
+        if self.slice_ratio is not None:
+            found["sliceRatio"] = self.slice_ratio
+        return found
 
 
 def first_match(rules: Sequence[Rule], namespace: str, labels: Mapping[str, str]) -> Rule | None:

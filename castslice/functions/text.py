@@ -15,3 +15,9 @@ def show(value: object, limit: int = 24) -> str:
 def short(text: str) -> str:
     """`text` cut to what a warning may hold."""
     return text if len(text) <= MAX_WARNING else text[: MAX_WARNING - 3] + "..."
+
+
+def text_or_empty(value: object) -> str:
+    """`value` if it is a string, else "": a user's field may be any JSON, even a list
+    nested a thousand deep, which str() would recurse into."""
+    return value if isinstance(value, str) else ""

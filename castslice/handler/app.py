@@ -24,7 +24,7 @@ def create_app(config: Config, lifecycle: Lifecycle | None = None,
     logger = logs.setup(config.log_level)
     recorder = capture_recorder(config, metrics, logger) if config.capture else None
     app = falcon.asgi.App(middleware=[WorkerLifespan(metrics, recorder)])
-    app.add_route("/mutate", Mutate(config, metrics, logger, recorder))
+    app.add_route("/mutate", Mutate(config, metrics, logger, lifecycle, recorder))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(lifecycle))
     app.add_route("/metrics", MetricsPage(metrics))

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from castslice.functions.admit import Admission
-from castslice.functions.reviews import mapping, metadata_of
+from castslice.functions.reviews import AdmissionReview, mapping, metadata_of
 
 LOGGER = "castslice"
 
@@ -58,21 +58,34 @@ class DecisionLog:
         os.write(self.fd, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
 
-def decision_fields(review: Any, admission: Admission | None, seconds: float) -> dict[str, Any]:
-    """What one log line says about one admission."""
-    request = review.get("request", {})
+MAX_FIELD = 253
+"""The longest name Kubernetes allows (a DNS subdomain); longer values are cut."""
+
+
+def bounded(value: object) -> str | None:
+    """A request field fit for a log line: a string cut to MAX_FIELD, else None. The
+    fields come from the request, which may hold any JSON at any depth."""
+    return value[:MAX_FIELD] if isinstance(value, str) else None
+
+
+def decision_fields(review: AdmissionReview, admission: Admission,
+                    seconds: float) -> dict[str, Any]:
+    """What one log line says about one admission: only bounded strings, small integers
+    and CastSlice's own words."""
+    request = review["request"]
     metadata = metadata_of(mapping(request.get("object")))
-    fields: dict[str, Any] = {
-        "uid": request.get("uid"),
-        "namespace": request.get("namespace"),
-        "name": metadata.get("name") or request.get("name") or metadata.get("generateName"),
-        "operation": request.get("operation"),
-        "dry_run": bool(request.get("dryRun")),
-        "latency_ms": round(seconds * 1000, 3),
-    }
-    if admission is None:
-        return fields | {"outcome": "error", "reason": "internal-error"}
     decision = admission.decision
-    return fields | {"outcome": decision.outcome, "reason": decision.reason,
-                     "slices": decision.slices, "gpus": decision.gpus,
-                     "warnings": [w.text for w in decision.warnings]}
+    return {
+        "uid": bounded(request["uid"]),
+        "namespace": bounded(request.get("namespace")),
+        "name": bounded(metadata.get("name") or request.get("name")
+                        or metadata.get("generateName")),
+        "operation": bounded(request.get("operation")),
+        "dry_run": request.get("dryRun") is True,
+        "latency_ms": round(seconds * 1000, 3),
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "slices": decision.slices,
+        "gpus": decision.gpus,
+        "warnings": [w.text for w in decision.warnings],
+    }

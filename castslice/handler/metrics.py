@@ -30,13 +30,16 @@ from prometheus_client.utils import floatToGoString
 
 from castslice import __version__
 from castslice.config import Config
-from castslice.functions.admit import Admission
+from castslice.functions.decide import Decision
+from castslice.gpucards import cards_freed
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 FLUSH_SECONDS = 1.0
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 BODY_BUCKETS = (1024, 4096, 8192, 16384, 65536, 262144, 1048576, 6291456)
-OUTCOMES = {"patch": "mutated", "skip": "passed", "deny": "denied"}
+MAX_LABEL = 63
+"""A namespace name is at most 63 characters; anything else is not one and is labelled
+"invalid", so a hostile request cannot make a label of any size or depth."""
 
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "admissions": ("Admission reviews answered.", ("outcome", "reason")),
@@ -48,8 +51,13 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "CASTSLICE_GPU_HOURLY_COST and CASTSLICE_SLICES_PER_GPU).", ()),
     "capture_dropped": ("Events not captured because the queue was full.", ()),
     "capture_written": ("Events written to storage.", ()),
-    "capture_failed": ("Events lost because storage refused a batch.", ()),
+    "capture_failed": ("Events lost, by the stage that failed: redact or encode (one "
+                       "event), store (a batch storage refused).", ("stage",)),
     "pods_mutated": ("Pods given shared slices, by namespace.", ("namespace",)),
+    "observe_failed": ("Admissions answered whose logging, counting or capture failed.", ()),
+}
+GAUGES: dict[str, str] = {
+    "capture_writer_alive": "Capture writer threads running (one per worker when capture is on).",
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "admission_duration_seconds": ("Time from request body read to response ready.",
@@ -75,10 +83,10 @@ class Metrics:
         self.info = {"build_info": ({"version": __version__,
                                      "python": platform.python_version()},
                                     "Always 1; labels name the version running."),
-                     "config_info": ({"source_resource": config.source_resource,
-                                      "target_resource": config.target_resource,
-                                      "on_invalid": config.on_invalid,
-                                      "default_slices": str(config.default_slices)},
+                     "config_info": ({"source_resource": config.policy.source_resource,
+                                      "target_resource": config.policy.target_resource,
+                                      "on_invalid": config.policy.on_invalid,
+                                      "default_slices": str(config.policy.default_slices)},
                                      "Always 1; labels name the effective configuration.")}
         self.flush_due = False
         self.flush_lock = threading.Lock()
@@ -88,9 +96,12 @@ class Metrics:
         counts = self.counts
         counts[key] = counts.get(key, 0.0) + amount
 
-    def record(self, admission: Admission | None, dry_run: bool, seconds: float,
-               body_bytes: int, namespace: str) -> None:
-        """Count one answered review; None means the decision failed (outcome error).
+    def set(self, key: Key, value: float) -> None:
+        self.counts[key] = value
+
+    def record(self, decision: Decision, dry_run: bool, seconds: float, body_bytes: int,
+               namespace: object) -> None:
+        """Count one answered review.
 
         dryRun admissions and re-invocations of a converted Pod (outcome passed) convert
         nothing, so they add to no conversion or savings figure.
@@ -100,26 +111,23 @@ class Metrics:
         add(("admission_duration_seconds", "sum"), seconds)
         add(("request_body_bytes", bisect_left(BODY_BUCKETS, body_bytes)))
         add(("request_body_bytes", "sum"), body_bytes)
-        if admission is None:
-            add(("admissions", "error", "internal-error"))
-        else:
-            self._count_decision(admission, dry_run, namespace)
+        add(("admissions", decision.outcome, decision.reason))
+        for warning in decision.warnings:
+            add(("warnings", warning.kind))
+        if decision.outcome == "mutated" and not dry_run and decision.slices:
+            self._count_conversion(decision, namespace)
         if self.directory and not self.flush_due:
             self.flush_due = True
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
 
-    def _count_decision(self, admission: Admission, dry_run: bool, namespace: str) -> None:
-        add, decision = self.add, admission.decision
-        add(("admissions", OUTCOMES[decision.outcome], decision.reason))
-        for warning in decision.warnings:
-            add(("warnings", warning.kind))
-        if decision.outcome == "patch" and not dry_run and decision.slices:
-            add(("gpus_converted",), decision.gpus)
-            add(("pods_mutated", namespace))
-            add(("slices_granted",), decision.gpus * decision.slices)
-            if self.savings_rate is not None:
-                freed = max(0.0, 1 - decision.slices * self.savings_rate[1])
-                add(("savings_dollars_per_hour",), decision.gpus * freed * self.savings_rate[0])
+    def _count_conversion(self, decision: Decision, namespace: object) -> None:
+        add, slices = self.add, decision.slices or 0
+        add(("gpus_converted",), decision.gpus)
+        add(("pods_mutated", label(namespace)))
+        add(("slices_granted",), decision.granted)
+        if self.savings_rate is not None:
+            price, per_card = self.savings_rate
+            add(("savings_dollars_per_hour",), cards_freed(decision.gpus, slices, per_card) * price)
 
     def flush(self) -> None:
         """Write this worker's counts to its file (new name per process, so a worker that
@@ -171,6 +179,8 @@ class _Families:
                 if key[0] == name and labels:
                     family.add_metric([str(v) for v in key[1:]], value)
             yield family
+        for name, doc in GAUGES.items():
+            yield GaugeMetricFamily(f"castslice_{name}", doc, value=self.totals.get((name,), 0.0))
         for name, (doc, bounds) in HISTOGRAMS.items():
             yield _histogram(name, doc, bounds, self.totals)
         for name, (values, doc) in self.info.items():
@@ -189,8 +199,15 @@ def _histogram(name: str, doc: str, bounds: tuple[float, ...],
                                  sum_value=totals.get((name, "sum"), 0.0))
 
 
-def _savings_rate(config: Config) -> tuple[float, float] | None:
-    """(dollars per GPU-hour, 1/R) when both savings variables are set."""
+def _savings_rate(config: Config) -> tuple[float, int] | None:
+    """(dollars per GPU-hour, R) when both savings variables are set."""
     if config.gpu_hourly_cost is None or config.slices_per_gpu is None:
         return None
-    return config.gpu_hourly_cost, 1 / config.slices_per_gpu
+    return config.gpu_hourly_cost, config.slices_per_gpu
+
+
+def label(namespace: object) -> str:
+    """A namespace as a metric label: the name, or "invalid" for anything that is not one."""
+    if isinstance(namespace, str) and len(namespace) <= MAX_LABEL:
+        return namespace
+    return "invalid"

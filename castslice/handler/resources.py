@@ -2,7 +2,6 @@
 
 import logging
 from time import perf_counter
-from typing import Any
 
 import falcon
 import falcon.asgi
@@ -11,57 +10,53 @@ import orjson
 from castslice.capture.recorder import Recorder
 from castslice.config import Config
 from castslice.functions.admit import Admission, admit
-from castslice.functions.decide import AdmissionWarning, Decision
-from castslice.functions.response import build_response
+from castslice.functions.reviews import AdmissionReview
 from castslice.handler.lifecycle import Lifecycle
-from castslice.handler.logs import DecisionLog, decision_fields
+from castslice.handler.logs import DecisionLog, bounded, decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.handler.transport import JSON, read_review
-
-FAILED = Decision("skip", "internal-error", warnings=(AdmissionWarning(
-    "internal-error", "CastSlice could not process this Pod; admitted unchanged"),))
 
 
 class Mutate:
     """POST /mutate: read the review, decide, answer, observe."""
 
     def __init__(self, config: Config, metrics: Metrics, logger: logging.Logger,
-                 recorder: Recorder | None = None) -> None:
-        self.config, self.metrics, self.logger, self.recorder = config, metrics, logger, recorder
+                 lifecycle: Lifecycle, recorder: Recorder | None = None) -> None:
+        self.policy, self.max_body_bytes = config.policy, config.max_body_bytes
+        self.metrics, self.logger = metrics, logger
+        self.lifecycle, self.recorder = lifecycle, recorder
         self.decisions = DecisionLog(config.log_level)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        review = await read_review(req, self.config.max_body_bytes)
+        review = await read_review(req, self.max_body_bytes)
         started = perf_counter()
-        admission = self._admit(review)
-        answer = admission.response if admission else _fallback(review)
-        resp.data = orjson.dumps(answer)
+        admission = admit(review, self.policy)
+        resp.data = orjson.dumps(admission.response)
         resp.content_type = JSON
-        if self.recorder:
-            self.recorder.offer(review, answer)
+        if self.lifecycle.draining:  # clients leave for other replicas between requests
+            resp.set_header("Connection", "close")
         self._observe(review, admission, perf_counter() - started, req.content_length or 0)
 
-    def _admit(self, review: Any) -> Admission | None:
-        """The decision, or None when it raised: the Pod is then admitted unchanged."""
-        try:
-            return admit(review, self.config)
-        except Exception:
-            self.logger.exception("admission failed", extra={"decision": {
-                "uid": review["request"]["uid"]}})
-            return None
-
-    def _observe(self, review: Any, admission: Admission | None, seconds: float,
+    def _observe(self, review: AdmissionReview, admission: Admission, seconds: float,
                  body_bytes: int) -> None:
+        """Log, count and capture one answered admission. The answer is already made: a
+        failure here is logged once and counted, and never reaches the API server."""
         request = review["request"]
-        self.metrics.record(admission, bool(request.get("dryRun")), seconds, body_bytes,
-                            str(request.get("namespace", "")))
-        if self.decisions.enabled:
-            self.decisions.write(decision_fields(review, admission, seconds))
-
-
-def _fallback(review: Any) -> Any:
-    return build_response(api_version=review["apiVersion"], uid=review["request"]["uid"],
-                          decision=FAILED)
+        try:
+            if admission.decision.error is not None:
+                self.logger.error("decision failed; admitted unchanged",
+                                  exc_info=admission.decision.error,
+                                  extra={"decision": decision_fields(review, admission, seconds)})
+            self.metrics.record(admission.decision, request.get("dryRun") is True, seconds,
+                                body_bytes, request.get("namespace"))
+            if self.decisions.enabled:
+                self.decisions.write(decision_fields(review, admission, seconds))
+            if self.recorder:
+                self.recorder.offer(review, admission.response)
+        except Exception:
+            self.metrics.add(("observe_failed",))
+            self.logger.exception("logging, counting or capturing an admission failed",
+                                  extra={"decision": {"uid": bounded(request["uid"])}})
 
 
 class Health:

@@ -9,7 +9,10 @@ it took about 15% less CPU per admission, and its stop closes idle keep-alive co
 at once instead of waiting for them. Measured figures: bench/README.md.
 """
 
+import asyncio
 import math
+import signal
+import socket
 import sys
 import time
 from typing import Any, ClassVar
@@ -31,9 +34,17 @@ KEEPALIVE_SECONDS = 120
 sends on a connection the server is closing."""
 
 
+LATE_GRACE_SECONDS = 0.5
+"""How long a connection that appears after the drain may take to send its one request."""
+HUNG_REQUEST_SECONDS = 5
+"""After the drain, how long in-flight requests may take before they are cancelled; with the
+capture flush (at most 10 s) it keeps a stop inside gunicorn's grace of drain + 20 s."""
+
+
 class DrainingServer(UvicornServer):
-    """On SIGTERM, report not-ready and keep serving `drain_seconds`, then stop gracefully:
-    idle keep-alive connections are closed, in-flight admissions are answered first."""
+    """On SIGTERM: report not-ready and keep serving `drain_seconds`, every answer carrying
+    `Connection: close` (the resource adds it), then stop: the listener closes, idle
+    connections close, in-flight requests finish, and the worker exits by itself."""
 
     def __init__(self, config: UvicornConfig, lifecycle: Lifecycle, drain_seconds: float) -> None:
         super().__init__(config)
@@ -48,6 +59,28 @@ class DrainingServer(UvicornServer):
             self.stop_at = time.monotonic() + self.drain_seconds
         return self.force_exit or time.monotonic() >= self.stop_at
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown asks the connections open at that moment, once, to close when
+        idle. A TLS connection whose handshake ends later is registered afterwards and was
+        served until gunicorn killed the worker; the sweep asks every connection again."""
+        sweep = asyncio.create_task(self._sweep())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            sweep.cancel()
+
+    async def _sweep(self) -> None:
+        """Every 50 ms, ask each connection to close once idle (one busy with a request
+        closes after its answer). One that appeared after the drain gets LATE_GRACE_SECONDS
+        to send its request first: closing it as its client writes would lose that POST."""
+        first_seen = dict.fromkeys(self.server_state.connections, 0.0)
+        while True:
+            now = time.monotonic()
+            for connection in list(self.server_state.connections):
+                if now - first_seen.setdefault(connection, now) >= LATE_GRACE_SECONDS:
+                    connection.shutdown()
+            await asyncio.sleep(0.05)
+
 
 class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
     """uvicorn's worker with CastSlice's TLS context, no access log, no X-Forwarded-*
@@ -55,7 +88,8 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False,
-        "proxy_headers": False}  # CastSlice never reads the client's address
+        "proxy_headers": False,  # CastSlice never reads the client's address
+        "timeout_graceful_shutdown": HUNG_REQUEST_SECONDS}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,10 +97,18 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
         if tls is not None:
             self.config.ssl_context_factory = lambda _config, _default: tls.context
 
-    async def _serve(self) -> None:
+    def run(self) -> None:
+        """gunicorn's entry to a worker (its public Worker API), running the draining
+        server; uvicorn's worker offers no public hook to choose the server class."""
+        with asyncio.Runner(loop_factory=self.config.get_loop_factory()) as runner:
+            runner.run(self.serve())
+
+    async def serve(self) -> None:
         self.config.app = self.wsgi
         server = DrainingServer(self.config, self.app.lifecycle, self.app.config.drain_seconds)
-        self._install_sigquit_handler()
+        # SIGQUIT stops at once, as in uvicorn's worker (uvicorn#1116, gunicorn#2604)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, self.handle_exit,
+                                                      signal.SIGQUIT, None)
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)

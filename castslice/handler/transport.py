@@ -1,18 +1,18 @@
 """HTTP-level checks, answered before any logic (SPEC §3): type, size, JSON, shape."""
 
-from typing import Any
-
 import falcon
 import falcon.asgi
 import orjson
 
 from castslice.functions.admit import InvalidReview, check_review
+from castslice.functions.reviews import AdmissionReview
 
 JSON = "application/json"
 
 
-async def read_review(req: falcon.asgi.Request, max_bytes: int) -> Any:
-    """The request's AdmissionReview, or an HTTPError whose JSON body says what is wrong."""
+async def read_review(req: falcon.asgi.Request, max_bytes: int) -> AdmissionReview:
+    """The request's AdmissionReview, checked once, here; or an HTTPError whose JSON body
+    says what is wrong."""
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != JSON:
         raise falcon.HTTPUnsupportedMediaType(
@@ -20,7 +20,7 @@ async def read_review(req: falcon.asgi.Request, max_bytes: int) -> Any:
     if req.content_length is not None and req.content_length > max_bytes:
         raise _too_large(max_bytes)
     body = bytearray()
-    async for chunk in req.stream:
+    async for chunk in req.stream:  # a chunked body has no length to check up front
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)

@@ -1,0 +1,51 @@
+"""Reading what the commands are given: a path or "-" for stdin, JSON or YAML."""
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from castslice.config import Config, available_cpus
+
+Register = Callable[[str, Callable[[argparse.Namespace, Mapping[str, str]], int], str],
+                    argparse.ArgumentParser]
+"""How a command module adds its commands to the parser."""
+
+
+class Failure(Exception):
+    """A problem with the user's input: printed as one line, exit code 1."""
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    return Config.from_env(env, available_cpus())
+
+
+def documents(file: str) -> list[Any]:
+    """Every document in the file: one JSON document (what kubectl and the API server
+    write, parsed fast) or one or more YAML documents; empty YAML documents dropped."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Failure(f"cannot read {file}: {getattr(error, 'strerror', None) or error}"
+                      ) from None
+    try:
+        return [orjson.loads(text)]
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except (yaml.YAMLError, RecursionError) as error:
+        raise Failure(f"{file}: neither JSON nor YAML: {' '.join(str(error).split())[:200]}"
+                      ) from None
+
+
+def one_document(file: str) -> Any:
+    """The file's only document; None for an empty file."""
+    found = documents(file)
+    if len(found) > 1:
+        raise Failure(f"{file}: expected one document, found {len(found)}")
+    return found[0] if found else None

@@ -1,0 +1,73 @@
+"""Reports from `kubectl get ... -o json`: `savings`, `doctor` and `audit`."""
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from castslice import events
+from castslice.cli.inputs import Failure, Register, documents, load_config
+
+
+def register(command: Register) -> None:
+    savings_cmd = command("savings", savings, "GPU sharing and dollars saved, from a Pod list")
+    savings_cmd.add_argument("file", nargs="?", default="-", help="kubectl get pods -A -o json")
+    savings_cmd.add_argument("--output", choices=("table", "json", "html"), default="table")
+    savings_cmd.add_argument("--price", type=float, help="dollars per GPU-hour "
+                             "(default: CASTSLICE_GPU_HOURLY_COST)")
+    savings_cmd.add_argument("--slices-per-gpu", type=int, help="shared units one card "
+                             "advertises (default: CASTSLICE_SLICES_PER_GPU)")
+    command("doctor", doctor, "can the cluster run mutated Pods? reads kubectl get nodes -o "
+            "json; exit 1 if not").add_argument("file", nargs="?", default="-")
+    command("audit", audit, "opted-in Pods that still hold whole GPUs, and how to recreate "
+            "them; exit 1 if any").add_argument("file", nargs="?", default="-",
+                                                help="kubectl get pods -A -o json")
+
+
+def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice import savings as report
+
+    config = load_config(env)
+    per_gpu = args.slices_per_gpu or config.slices_per_gpu
+    price = args.price if args.price is not None else config.gpu_hourly_cost
+    if not per_gpu or per_gpu < 1:
+        raise Failure("needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU (a whole number >= 1)")
+    if price is not None and price < 0:
+        raise Failure("--price must not be negative")
+    summary = report.summarize(_pods(args.file), config.policy, per_gpu, price)
+    if args.output == "json":
+        print(events.dumps(summary.as_dict()), end="")
+    else:
+        print(report.page(summary) if args.output == "html" else report.table(summary), end="")
+    return 0
+
+
+def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.doctor import diagnose
+
+    result = diagnose(documents(args.file), load_config(env).policy)
+    print("\n".join(result.lines))
+    return 0 if result.ok else 1
+
+
+def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.audit import slipped
+
+    policy = load_config(env).policy
+    found = slipped(_pods(args.file), policy)
+    if not found:
+        print(f"No opted-in Pod holds {policy.source_resource}.")
+        return 0
+    print(f"{len(found)} opted-in Pod(s) still hold {policy.source_resource} "
+          "(admitted while CastSlice was unreachable):")
+    for pod in found:
+        print(f"  {pod.namespace}/{pod.name}  (opted in by {pod.opted_in_by})")
+    print("Recreate them through admission:")
+    for command in dict.fromkeys(pod.command for pod in found):
+        print(f"  {command}")
+    return 1
+
+
+def _pods(file: str) -> list[dict[str, Any]]:
+    from castslice.podlist import pods_in
+
+    return pods_in(documents(file))

@@ -1,0 +1,30 @@
+"""What the decision needs from the configuration, and nothing else.
+
+`castslice.config.Config` builds a Policy from the environment; the pure core never sees
+TLS files, capture targets or worker counts, so it can be imported, tested and reasoned
+about on its own.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from castslice.functions.rules import Rule
+
+DEFAULT_PRESETS: Mapping[str, int] = MappingProxyType(
+    {"training": 4, "inference": 2, "batch": 2, "dev": 1})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The decision's inputs besides the review; build variants with dataclasses.replace."""
+
+    source_resource: str = "nvidia.com/gpu"
+    target_resource: str = "nvidia.com/gpu-shared"
+    default_slices: int = 1
+    max_slices: int = 64
+    presets: Mapping[str, int] = field(default_factory=lambda: DEFAULT_PRESETS)
+    on_invalid: Literal["warn", "deny"] = "warn"
+    exclude_namespaces: frozenset[str] = frozenset({"kube-system"})
+    rules: tuple[Rule, ...] = ()
