@@ -118,3 +118,18 @@ def serve(tmp: Path, env: dict[str, str] | None = None, tls: bool = True,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn master's worker processes, from /proc."""
+    found: list[int] = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        found += [int(pid) for pid in (task / "children").read_text().split()]
+    return sorted(found)
+
+
+def worker_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
