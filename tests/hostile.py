@@ -95,13 +95,19 @@ def check_answer(body: bytes, status: int, payload: bytes, target: str) -> str:
     original = request["object"]
     pod = jsonpatch.apply_patch(copy.deepcopy(original), ops)
     for list_name in CONTAINER_LISTS:
-        for before, after in zip(original["spec"].get(list_name) or (),
-                                 pod["spec"].get(list_name) or (), strict=True):
+        for before, after in zip(_containers(original, list_name), _containers(pod, list_name),
+                                 strict=True):
             source, granted = _resources(before, SOURCE), _resources(after, target)
             converted = granted and not _resources(after, SOURCE)
             if len(source) == 2 and source[0] == source[1] and converted:
                 assert len(granted) == 2 and granted[0] == granted[1], after  # still equal
     return "mutated"
+
+
+def _containers(pod: Any, list_name: str) -> list[Any]:
+    spec = pod.get("spec")
+    found = spec.get(list_name) if isinstance(spec, dict) else None
+    return found if isinstance(found, list) else []
 
 
 def _resources(container: Any, name: str) -> list[Any]:

@@ -10,6 +10,7 @@ at once instead of waiting for them. Measured figures: bench/README.md.
 """
 
 import asyncio
+import logging
 import math
 import signal
 import socket
@@ -29,6 +30,8 @@ from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.metrics import Metrics
 from castslice.handler.tls import ReloadingTLS
 
+logger = logging.getLogger("uvicorn.error")
+
 KEEPALIVE_SECONDS = 120
 """Longer than Go's idle-connection timeout (90 s), so the client closes first and never
 sends on a connection the server is closing."""
@@ -37,8 +40,9 @@ sends on a connection the server is closing."""
 LATE_GRACE_SECONDS = 0.5
 """How long a connection that appears after the drain may take to send its one request."""
 HUNG_REQUEST_SECONDS = 5
-"""After the drain, how long in-flight requests may take before they are cancelled; with the
-capture flush (at most 10 s) it keeps a stop inside gunicorn's grace of drain + 20 s."""
+"""After the drain, how long connections may take to finish before their requests are
+cancelled; with the capture flush (at most 10 s) a stop stays inside gunicorn's grace of
+drain + 20 s."""
 
 
 class DrainingServer(UvicornServer):
@@ -60,24 +64,35 @@ class DrainingServer(UvicornServer):
         return self.force_exit or time.monotonic() >= self.stop_at
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's shutdown asks the connections open at that moment, once, to close when
-        idle. A TLS connection whose handshake ends later is registered afterwards and was
-        served until gunicorn killed the worker; the sweep asks every connection again."""
-        sweep = asyncio.create_task(self._sweep())
-        try:
-            await super().shutdown(sockets)
-        finally:
-            sweep.cancel()
+        """Stop accepting, let each connection finish, run the app's shutdown (capture and
+        metrics flush). Written out rather than uvicorn's: that one closes, once, every
+        connection without a request in progress, including one whose client is writing
+        its first request right then (a POST lost), and never sees a TLS connection whose
+        handshake ends later, which then held the worker until gunicorn killed it."""
+        logger.info("Shutting down")
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await self._close_connections(time.monotonic() + HUNG_REQUEST_SECONDS)
+        for task in self.server_state.tasks:
+            task.cancel(msg="CastSlice: a request outlived the stop")
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
-    async def _sweep(self) -> None:
+    async def _close_connections(self, deadline: float) -> None:
         """Every 50 ms, ask each connection to close once idle (one busy with a request
-        closes after its answer). One that appeared after the drain gets LATE_GRACE_SECONDS
-        to send its request first: closing it as its client writes would lose that POST."""
-        first_seen = dict.fromkeys(self.server_state.connections, 0.0)
-        while True:
+        closes after its answer). A connection that has not sent a request yet gets
+        LATE_GRACE_SECONDS to send it first: its client is likely writing it."""
+        first_seen: dict[Any, float] = {}
+        while self.server_state.connections and time.monotonic() < deadline:
             now = time.monotonic()
             for connection in list(self.server_state.connections):
-                if now - first_seen.setdefault(connection, now) >= LATE_GRACE_SECONDS:
+                fresh = getattr(connection, "cycle", None) is None
+                if not fresh or now - first_seen.setdefault(connection, now) >= (
+                        LATE_GRACE_SECONDS):
                     connection.shutdown()
             await asyncio.sleep(0.05)
 
@@ -88,8 +103,7 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False,
-        "proxy_headers": False,  # CastSlice never reads the client's address
-        "timeout_graceful_shutdown": HUNG_REQUEST_SECONDS}
+        "proxy_headers": False}  # CastSlice never reads the client's address
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
