@@ -249,3 +249,42 @@ def test_source_in_limits_and_target_in_requests_is_left_alone_with_a_warning():
     assert "patch" not in response
     assert response["warnings"] == ['container "mixed" has both nvidia.com/gpu and '
                                     'nvidia.com/gpu-shared in its resources; left unchanged']
+
+
+def test_workload_type_annotation_beats_a_rule_ratio():
+    policy = with_rules('[{"namespaces": ["ml"], "sliceRatio": 8}]')
+    review = pod_review({"castops.io/workload-type": "inference"})
+    assert shared(review, policy)["limits"]["nvidia.com/gpu-shared"] == "2"
+
+
+def test_sidecar_and_init_gpus_are_counted_as_the_scheduler_counts_them():
+    review = pod_review(ON, containers=[gpu_container("main", "1")],
+                        initContainers=[gpu_container("warmup", "3"),
+                                        {**gpu_container("proxy", "1"), "restartPolicy": "Always"},
+                                        gpu_container("late-init", "1")])
+    decision = admit(check_review(review), CONFIG).decision
+    # regular 1 + sidecar 1 = 2; warmup alone 3; late-init 1 beside the sidecar = 2: max 3
+    assert decision.gpus == 3
+    assert decision.message.startswith("nvidia.com/gpu x3 -> nvidia.com/gpu-shared x3 ")
+
+
+@pytest.mark.parametrize(("init", "regular", "reserved"), [
+    ([], [1, 2], 3),
+    ([(4, False)], [1], 4),
+    ([(2, True), (2, False)], [1], 4),  # the init container runs beside the sidecar: 2 + 2
+    ([(2, True)], [1], 3),  # a sidecar adds to the regular containers
+    ([(1, False), (1, True), (1, True)], [0], 2),
+])
+def test_scheduler_rule_for_init_and_sidecar_containers(init, regular, reserved):
+    from castslice.functions.requests import scheduled
+
+    assert scheduled(init, regular) == reserved
+
+
+def test_a_container_name_of_any_depth_is_still_converted():
+    review = pod_review(ON)
+    deep: list = []
+    for _ in range(5000):  # past the recursion limit of anything that walks it
+        deep = [deep]
+    review["request"]["object"]["spec"]["containers"][0]["name"] = deep
+    assert admit(check_review(review), CONFIG).decision.outcome == "mutated"

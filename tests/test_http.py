@@ -75,3 +75,31 @@ def test_body_over_the_configured_limit_is_413():
     client = testing.TestClient(create_app(config))
     result = client.simulate_post("/mutate", body=b" " * 4096, headers=JSON)
     assert result.status_code == 413
+
+
+def test_decision_log_line_names_uid_latency_outcome_and_warning_kinds(tmp_path):
+    from castslice.functions.admit import admit, check_review
+    from castslice.handler.logs import DecisionLog, decision_fields
+
+    review = pod_review({"castops.io/optimize": "true", "castops.io/slice-ratio": "x"})
+    admission = admit(check_review(review), Policy())
+    path = tmp_path / "log"
+    with path.open("wb") as out:
+        DecisionLog("info", out.fileno()).write(decision_fields(review, admission, 0.0012))
+    line = orjson.loads(path.read_bytes())
+    assert line["uid"] == review["request"]["uid"] and line["latency_ms"] == 1.2
+    assert (line["outcome"], line["reason"], line["slices"], line["gpus"]) == (
+        "mutated", "mutated", 1, 1)
+
+
+def test_warnings_are_counted_by_the_annotation_they_name():
+    metrics = Metrics(Config())
+    client = testing.TestClient(create_app(Config(), metrics=metrics))
+    review = pod_review({"castops.io/optimize": "yes", "castops.io/slice-ratio": "0"},
+                        namespace="ml")
+    client.simulate_post("/mutate", body=orjson.dumps(review), headers=JSON)
+    review = pod_review({"castops.io/optimize": "true", "castops.io/slice-ratio": "0"})
+    client.simulate_post("/mutate", body=orjson.dumps(review), headers=JSON)
+    text = metrics.render().decode()
+    assert 'castslice_warnings_total{kind="optimize-value"} 1.0' in text
+    assert 'castslice_warnings_total{kind="slice-ratio"} 1.0' in text

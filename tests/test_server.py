@@ -247,3 +247,13 @@ def test_tls_rejects_clients_that_do_not_trust_the_ca(server):
     context = ssl.create_default_context()
     with socket.create_connection(("127.0.0.1", server.port)) as raw, pytest.raises(ssl.SSLError):
         context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_a_chunked_body_over_the_limit_is_413(tmp_path):
+    with serve(tmp_path, {"CASTSLICE_MAX_BODY_BYTES": "4096"}, workers=1) as served:
+        conn = served.connect()
+        chunks = iter([b"{" + b" " * 1023] * 8)  # 8 KiB with no Content-Length
+        conn.request("POST", "/mutate", body=chunks, headers=JSON, encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 413
+        assert "CASTSLICE_MAX_BODY_BYTES" in response.read().decode()
