@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from castslice.functions.admit import admit, check_review
 from castslice.functions.patch import CONTAINER_LISTS, pointer
 from castslice.functions.policy import Policy
-from castslice.functions.quantity import whole_count
 from tests.kube import admitted_pod, answer, assert_valid_pod, kube_quantity, patch_of
 
 SOURCE, TARGET = "nvidia.com/gpu", "nvidia.com/gpu-shared"
