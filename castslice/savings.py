@@ -18,7 +18,7 @@ from castslice.functions.annotations import WORKLOAD_TYPE
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
-from castslice.gpucards import cards_freed
+from castslice.gpucards import cards_used
 from castslice.podlist import effective_request, live
 
 HOURS_PER_MONTH = 730
@@ -45,15 +45,19 @@ class Report:
         return sum(g.gpus_without_sharing for g in self.groups)
 
     @property
-    def gpus_with(self) -> float:
+    def cards_used(self) -> float:
         """Cards' worth of shared units, before packing onto whole cards."""
-        return round(sum(g.gpus_with_sharing for g in self.groups), 2)
+        return sum(g.gpus_with_sharing for g in self.groups)
+
+    @property
+    def gpus_with(self) -> float:
+        return round(self.cards_used, 2)
 
     def dollars_per_hour(self) -> float | None:
         """Cards freed (gpucards' model, summed over Pods) times the price."""
         if self.price is None:
             return None
-        return (self.gpus_without - sum(g.gpus_with_sharing for g in self.groups)) * self.price
+        return (self.gpus_without - self.cards_used) * self.price
 
     def as_dict(self) -> dict[str, Any]:
         hourly = self.dollars_per_hour()
@@ -83,7 +87,7 @@ def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
         group[0] += 1
         group[1] += units
         group[2] += gpus
-        group[3] += gpus - cards_freed(gpus, slices, slices_per_gpu)
+        group[3] += cards_used(gpus, slices, slices_per_gpu)
     groups = [Group(ns, kind, int(pods_), int(units), int(gpus), round(used, 4))
               for (ns, kind), (pods_, units, gpus, used) in sorted(totals.items())]
     return Report(groups, slices_per_gpu, price)

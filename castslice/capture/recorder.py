@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from castslice.capture.redact import redact
 from castslice.capture.store import Store, line
+from castslice.functions.reviews import dry_run
 
 BATCH_SIZE = 200
 BATCH_SECONDS = 1.0
@@ -44,7 +45,7 @@ class Recorder:
 
     def offer(self, review: Any, response: Any) -> None:
         """Enqueue without waiting; neither dict is changed afterwards by the caller."""
-        if review["request"].get("dryRun") is True:
+        if dry_run(review["request"]):
             return
         if self.sample < 1 and random.random() >= self.sample:
             return

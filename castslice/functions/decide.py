@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 from castslice.functions import resolve
 from castslice.functions.patch import Conversion, annotate, rewrite_resources
 from castslice.functions.policy import Policy
+from castslice.functions.quantity import scaled
 from castslice.functions.reviews import AdmissionRequest, PatchOp, mapping, metadata_of
 from castslice.functions.rules import first_match
 
@@ -43,7 +44,7 @@ class Decision(NamedTuple):
     @property
     def granted(self) -> int:
         """Target units the scheduler reserves instead of `gpus` whole GPUs."""
-        return self.gpus * (self.slices or 0)
+        return scaled(self.gpus, self.slices or 0)
 
 
 FAILED_WARNING = AdmissionWarning(
@@ -85,7 +86,7 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
         return Decision("passed", reason, warnings=warnings, slices=choice.value)
     gpus = rewrite.scheduled_gpus()
     message = (f"{policy.source_resource} x{gpus} -> {policy.target_resource} "
-               f"x{gpus * choice.value} ({choice.value} per GPU by {choice.by}; "
+               f"x{scaled(gpus, choice.value)} ({choice.value} per GPU by {choice.by}; "
                f"opted in by {by})")
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
                     choice.value, rewrite.conversions, gpus, message)

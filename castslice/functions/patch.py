@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from castslice.functions.annotations import SLICED
-from castslice.functions.quantity import MAX_COUNT, parse_quantity, whole_count
+from castslice.functions.quantity import parse_quantity, scaled, whole_count
 from castslice.functions.requests import scheduled
 from castslice.functions.reviews import PatchOp
 from castslice.functions.text import short, show, text_or_empty
@@ -93,11 +93,11 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
             for (section, _), count in zip(holding, whole, strict=False):
                 ops += ({"op": "remove", "path": prefix + section + source_key},
                         {"op": "add", "path": prefix + section + target_key,
-                         "value": str(min(count * slices, MAX_COUNT))})
+                         "value": str(scaled(count, slices))})
             gpus = max(whole)
             conversions.append(Conversion(
                 list_name, index, text_or_empty(container.get("name")), gpus,
-                min(gpus * slices, MAX_COUNT), container.get("restartPolicy") == "Always"))
+                scaled(gpus, slices), container.get("restartPolicy") == "Always"))
     return Rewrite(tuple(ops), tuple(conversions), tuple(warnings), already)
 
 

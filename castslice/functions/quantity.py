@@ -65,3 +65,9 @@ def whole_count(value: object) -> int | None:
     if quantity is None or quantity.denominator != 1 or quantity < 1:
         return None
     return min(int(quantity), MAX_COUNT)
+
+
+def scaled(count: int, slices: int) -> int:
+    """count x slices, capped at MAX_COUNT as the API server would cap it: the one product
+    the patch writes and the castops.io/sliced text, the log and the metrics report."""
+    return min(count * slices, MAX_COUNT)

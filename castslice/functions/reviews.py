@@ -69,6 +69,13 @@ def mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def dry_run(request: AdmissionRequest) -> bool:
+    """Whether the API server will persist nothing: such admissions are answered but never
+    counted as conversions or captured. Only the boolean true counts, as the API server
+    sends it."""
+    return request.get("dryRun") is True
+
+
 def metadata_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     """An object's metadata, {} when absent or malformed."""
     return mapping(obj.get("metadata"))

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from castslice.functions.admit import Admission
-from castslice.functions.reviews import AdmissionReview, mapping, metadata_of
+from castslice.functions.reviews import AdmissionReview, dry_run, mapping, metadata_of
 
 LOGGER = "castslice"
 
@@ -81,7 +81,7 @@ def decision_fields(review: AdmissionReview, admission: Admission,
         "name": bounded(metadata.get("name") or request.get("name")
                         or metadata.get("generateName")),
         "operation": bounded(request.get("operation")),
-        "dry_run": request.get("dryRun") is True,
+        "dry_run": dry_run(request),
         "latency_ms": round(seconds * 1000, 3),
         "outcome": decision.outcome,
         "reason": decision.reason,

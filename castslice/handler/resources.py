@@ -10,7 +10,7 @@ import orjson
 from castslice.capture.recorder import Recorder
 from castslice.config import Config
 from castslice.functions.admit import Admission, admit
-from castslice.functions.reviews import AdmissionReview
+from castslice.functions.reviews import AdmissionReview, dry_run
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.logs import DecisionLog, bounded, decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
@@ -47,7 +47,7 @@ class Mutate:
                 self.logger.error("decision failed; admitted unchanged",
                                   exc_info=admission.decision.error,
                                   extra={"decision": decision_fields(review, admission, seconds)})
-            self.metrics.record(admission.decision, request.get("dryRun") is True, seconds,
+            self.metrics.record(admission.decision, dry_run(request), seconds,
                                 body_bytes, request.get("namespace"))
             if self.decisions.enabled:
                 self.decisions.write(decision_fields(review, admission, seconds))
