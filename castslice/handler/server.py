@@ -12,6 +12,7 @@ at once instead of waiting for them. Measured figures: bench/README.md.
 import asyncio
 import logging
 import math
+import select
 import signal
 import socket
 import sys
@@ -85,16 +86,30 @@ class DrainingServer(UvicornServer):
     async def _close_connections(self, deadline: float) -> None:
         """Every 50 ms, ask each connection to close once idle (one busy with a request
         closes after its answer). A connection that has not sent a request yet gets
-        LATE_GRACE_SECONDS to send it first: its client is likely writing it."""
+        LATE_GRACE_SECONDS to send it first: its client is likely writing it. One whose
+        socket holds unread bytes is a request arriving: closing it now would reset it
+        unanswered, so it waits for the next sweep, by which time it is busy."""
         first_seen: dict[Any, float] = {}
         while self.server_state.connections and time.monotonic() < deadline:
             now = time.monotonic()
             for connection in list(self.server_state.connections):
+                if _arriving(connection):
+                    continue
                 fresh = getattr(connection, "cycle", None) is None
                 if not fresh or now - first_seen.setdefault(connection, now) >= (
                         LATE_GRACE_SECONDS):
                     connection.shutdown()
             await asyncio.sleep(0.05)
+
+
+def _arriving(connection: Any) -> bool:
+    """Whether bytes wait unread on the connection's socket (a request being sent)."""
+    transport = getattr(connection, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    try:
+        return sock is not None and bool(select.select([sock.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):  # closed meanwhile: nothing arrives on it any more
+        return False
 
 
 class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
