@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
-from castslice.functions.policy import Policy
+from castslice.functions.mig import COMPUTE_SLICES, DEFAULT_LADDER, parse_ladder
+from castslice.functions.policy import BACKENDS, Policy
 from castslice.functions.rules import Rule, parse_rules
 
 PREFIX = "CASTSLICE_"
@@ -100,6 +101,12 @@ class Config:
             raise ConfigError(read.problems)
         return config
 
+    @property
+    def units_per_card(self) -> int | None:
+        """What one physical GPU holds, for the savings model: its 7 compute slices under
+        mig, else the shared units of CASTSLICE_SLICES_PER_GPU (None when unset)."""
+        return COMPUTE_SLICES if self.policy.backend == "mig" else self.slices_per_gpu
+
     def fingerprint(self) -> str:
         """A short hash of every effective setting, rules' content included, stamped on
         captured events: two configurations that decide differently never share one."""
@@ -128,6 +135,12 @@ def _policy(read: "_Reader", namespace: str | None) -> Policy:
     if source == target:
         read.problem("TARGET_RESOURCE", target, "must differ from CASTSLICE_SOURCE_RESOURCE")
     excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", _name_list)
+    ladder = read.parse("MIG_PROFILES", ",".join(DEFAULT_LADDER), parse_ladder)
+    mig_prefix = read.parse("MIG_RESOURCE_PREFIX", "nvidia.com/mig-",
+                            lambda value: _mig_prefix(value, ladder))
+    if source in {mig_prefix + profile for profile in ladder}:
+        read.problem("MIG_RESOURCE_PREFIX", mig_prefix,
+                     f"a profile's resource name equals CASTSLICE_SOURCE_RESOURCE={source}")
     return Policy(
         source_resource=source,
         target_resource=target,
@@ -137,6 +150,10 @@ def _policy(read: "_Reader", namespace: str | None) -> Policy:
         on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
         exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
         rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
+        backend=read.choice("BACKEND", "extended", BACKENDS),  # type: ignore[arg-type]
+        mig_profiles=ladder,
+        mig_resource_prefix=mig_prefix,
+        dra_template_prefix=read.parse("DRA_TEMPLATE_PREFIX", "castslice-gpu-", _template_prefix),
     )
 
 
@@ -207,6 +224,23 @@ def _name_list(value: str) -> list[str]:
 def _resource_name(value: str) -> str:
     if not _QUALIFIED_NAME.fullmatch(value) or "/" not in value:
         raise ValueError("allowed: an extended resource name such as nvidia.com/gpu-shared")
+    return value
+
+
+def _mig_prefix(value: str, ladder: tuple[str, ...]) -> str:
+    if not all(_QUALIFIED_NAME.fullmatch(value + profile) for profile in ladder) or (
+            "/" not in value):
+        raise ValueError("allowed: a resource name prefix such as nvidia.com/mig- (prefix + "
+                         "profile must be an extended resource name)")
+    return value
+
+
+def _template_prefix(value: str) -> str:
+    """ResourceClaimTemplate names are DNS-1123 subdomains: prefix + slice count must be one."""
+    if not re.fullmatch(r"[a-z0-9][-a-z0-9.]{0,240}", value) or ".." in value or (
+            re.search(r"[.-]\.|\.-", value)):
+        raise ValueError("allowed: lowercase letters, digits, '-' and '.', starting with a "
+                         "letter or digit, e.g. castslice-gpu-")
     return value
 
 

@@ -155,7 +155,11 @@ def test_replay_shows_a_diff_and_exits_1_when_config_changes_answers(events_copy
     assert code == 1
     assert "--- optimize-training-four-slices expected" in out
     assert '-        "value": "4"' in out and '+        "value": "8"' in out
-    assert out.splitlines()[-1] == "35 events, 34 unchanged, 1 changed, 0 updated"
+    changed = {line.split()[1] for line in out.splitlines() if line.startswith("--- ")}
+    assert changed == {"optimize-training-four-slices", "mig-training-gets-4g-profile",
+                       "dra-keeps-pod-own-claims"}  # every case using the training preset
+    total = len(list(events_copy.glob("*.json")))
+    assert out.splitlines()[-1] == f"{total} events, {total - 3} unchanged, 3 changed, 0 updated"
 
 
 def test_replay_update_rewrites_expectations(events_copy, capsys, monkeypatch):

@@ -142,9 +142,9 @@ def test_metrics_sum_over_workers(tmp_path):
     assert float(values['castslice_pods_mutated_total{namespace="ml"}']) == 40
     assert [k for k in values if k.startswith("castslice_build_info")] == [
         next(k for k in values if k.startswith("castslice_build_info{python="))]
-    assert float(values['castslice_config_info{default_slices="1",on_invalid="warn",'
-                        'source_resource="nvidia.com/gpu",target_resource="nvidia.com/gpu-shared"}'
-                        ]) == 1
+    assert float(values['castslice_config_info{backend="extended",default_slices="1",'
+                        'on_invalid="warn",source_resource="nvidia.com/gpu",'
+                        'target_resource="nvidia.com/gpu-shared"}']) == 1
 
 
 def test_counts_of_the_last_moment_before_a_stop_are_kept(tmp_path):

@@ -4,10 +4,19 @@ Skips come first and name their reason, so a log line or metric says why a Pod w
 alone without anyone re-reading this file.
 """
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from castslice.functions import resolve
-from castslice.functions.patch import Conversion, annotate, rewrite_resources
+from castslice.functions.claims import rewrite_claims
+from castslice.functions.mig import compute, profile_for
+from castslice.functions.patch import (
+    Conversion,
+    Rewrite,
+    annotate,
+    resource_held,
+    rewrite_resources,
+)
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import scaled
 from castslice.functions.reviews import AdmissionRequest, PatchOp, mapping, metadata_of
@@ -78,18 +87,51 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
         return Decision("denied", "invalid-annotation", warnings=warnings,
                         message="; ".join(i.denial() for i in invalid))
     warnings += tuple(AdmissionWarning(i.annotation.split("/")[-1], i.warning()) for i in invalid)
-    rewrite = rewrite_resources(pod, policy.source_resource, policy.target_resource,
-                                choice.value)
+    rewrite, becomes, granted = _rewrite(pod, policy, choice.value)
     warnings += tuple(AdmissionWarning("left-unchanged", w) for w in rewrite.warnings)
     if not rewrite.ops:
         reason = "already-sliced" if rewrite.already_sliced else "no-gpu"
         return Decision("passed", reason, warnings=warnings, slices=choice.value)
+    if becomes is None:
+        return Decision("passed", "no-mig-profile", warnings=(*warnings, AdmissionWarning(
+            "no-mig-profile", f"{choice.value} slices per GPU ({choice.by}) is more than the "
+            f"largest MIG profile {policy.mig_profiles[-1]}; left unchanged")),
+            slices=choice.value)
     gpus = rewrite.scheduled_gpus()
-    message = (f"{policy.source_resource} x{gpus} -> {policy.target_resource} "
-               f"x{scaled(gpus, choice.value)} ({choice.value} per GPU by {choice.by}; "
-               f"opted in by {by})")
+    message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
+               f"by {choice.by}; opted in by {by})")
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                    choice.value, rewrite.conversions, gpus, message)
+                    granted, rewrite.conversions, gpus, message)
+
+
+class _BackendRewrite(NamedTuple):
+    rewrite: Rewrite
+    becomes: Callable[[int], str] | None
+    """What g whole GPUs became, in words for castops.io/sliced; None for a mig slice count
+    past the ladder (its rewrite is never applied)."""
+    granted: int
+    """Slices each GPU really gets: under mig, the whole profile's compute slices."""
+
+
+def _rewrite(pod: dict[str, Any], policy: Policy, slices: int) -> _BackendRewrite:
+    """The back-end's rewrite: the only step where the back-ends differ."""
+    source = policy.source_resource
+    if policy.backend == "dra":
+        template = policy.dra_template(slices)
+        return _BackendRewrite(
+            rewrite_claims(pod, source, template, policy.dra_template_prefix),
+            lambda gpus: f"{gpus} claim{'s' * (gpus != 1)} from template {template}", slices)
+    if policy.backend == "mig":
+        profile = profile_for(policy.mig_profiles, slices)
+        target = policy.mig_resource(profile or policy.mig_profiles[-1])
+        held = resource_held(lambda name: name.startswith(policy.mig_resource_prefix))
+        return _BackendRewrite(rewrite_resources(pod, source, target, 1, held),
+                               None if profile is None else lambda gpus: f"{target} x{gpus}",
+                               compute(profile) if profile else slices)
+    target = policy.target_resource
+    return _BackendRewrite(
+        rewrite_resources(pod, source, target, slices, resource_held(target.__eq__)),
+        lambda gpus: f"{target} x{scaled(gpus, slices)}", slices)
 
 
 def _pass_through(request: AdmissionRequest, policy: Policy) -> str | None:

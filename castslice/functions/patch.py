@@ -5,7 +5,7 @@ Every op is computed from the object as received, never from a re-serialized mod
 with failurePolicy Ignore.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
@@ -30,13 +30,53 @@ class Conversion(NamedTuple):
     gpus: int
     """Whole GPUs the container asked for (limits and requests hold the same count)."""
     granted: int
-    """Target units it asks for instead: gpus x slices."""
+    """What it holds instead: target units (gpus x slices), MIG devices, or claims."""
     sidecar: bool
     """An init container with restartPolicy Always: it runs beside the regular ones."""
 
 
+class Holding(NamedTuple):
+    """A container holding whole GPUs of the source that can be converted."""
+
+    list_name: str
+    position: int
+    container: dict[str, Any]
+    counts: tuple[tuple[str, int], ...]
+    """(section, whole count) for each of limits and requests that holds the source."""
+
+    @property
+    def gpus(self) -> int:
+        return max(count for _, count in self.counts)
+
+    @property
+    def sidecar(self) -> bool:
+        return self.list_name == INIT and self.container.get("restartPolicy") == "Always"
+
+    @property
+    def resources_path(self) -> str:
+        return f"/spec/{self.list_name}/{self.position}/resources/"
+
+    def remove_source(self, source: str) -> list[PatchOp]:
+        """The ops that take the source out of limits and requests."""
+        return [{"op": "remove", "path": self.resources_path + section + _key(source)}
+                for section, _ in self.counts]
+
+    def conversion(self, granted: int) -> Conversion:
+        return Conversion(self.list_name, self.position, text_or_empty(self.container.get("name")),
+                          self.gpus, granted, self.sidecar)
+
+
+class Scan(NamedTuple):
+    """The containers to convert, why others were left alone, and whether some container
+    already holds what a conversion writes (a Pod admitted twice)."""
+
+    holdings: tuple[Holding, ...]
+    warnings: tuple[str, ...]
+    already_sliced: bool
+
+
 class Rewrite(NamedTuple):
-    """The resource ops for one Pod, what they convert, and why anything was left alone."""
+    """The ops for one Pod, what they convert, and why anything was left alone."""
 
     ops: tuple[PatchOp, ...]
     conversions: tuple[Conversion, ...]
@@ -47,6 +87,11 @@ class Rewrite(NamedTuple):
         """Whole GPUs the scheduler would have reserved for the converted containers."""
         init = [(c.gpus, c.sidecar) for c in self.conversions if c.list_name == INIT]
         return scheduled(init, [c.gpus for c in self.conversions if c.list_name == REGULAR])
+
+
+Held = Callable[[dict[str, Any]], tuple[str, str] | None]
+"""Given a container's resources: what it already holds of a back-end's output, in words,
+and where ("nvidia.com/gpu-shared", "limits"), or None."""
 
 
 def pointer(*parts: str | int) -> str:
@@ -61,44 +106,67 @@ def _key(resource: str) -> str:
     return pointer(resource)
 
 
-def rewrite_resources(pod: Mapping[str, Any], source: str, target: str,
-                      slices: int) -> Rewrite:
-    """Replace `source` with `target` x slices in every container's limits and requests.
-
-    A container is rewritten whole or not at all, so its requests keep equal to its limits
-    (Kubernetes requires that for extended resources).
-    """
-    ops: list[PatchOp] = []
-    conversions: list[Conversion] = []
+def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
+    """Every container holding `source`, checked: a whole count in each section, and
+    nothing of the back-end's output already there. A container is converted whole or not
+    at all, so its requests keep equal to its limits (Kubernetes requires that for
+    extended resources)."""
+    holdings: list[Holding] = []
     warnings: list[str] = []
     already = False
-    source_key, target_key = _key(source), _key(target)
     spec = pod.get("spec")
     for list_name in CONTAINER_LISTS:
         containers = spec.get(list_name) if isinstance(spec, dict) else None
         for index, container in enumerate(containers if isinstance(containers, list) else ()):
-            holding, has_target = _holding(container, source, target)
-            if not holding:
-                already = already or has_target
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if not isinstance(resources, dict):
                 continue
-            counts = [whole_count(m[source]) for _, m in holding]
-            if has_target or None in counts:
-                problem = _problem(container, holding, counts, source, target, has_target)
+            holding = [(section, found) for section in SECTIONS
+                       if isinstance(found := resources.get(section), dict) and source in found]
+            has = held(resources)
+            if not holding:
+                already = already or has is not None
+                continue
+            counts = [whole_count(found[source]) for _, found in holding]
+            if has is not None or None in counts:
+                problem = _problem(container, holding, counts, source, has)
                 if problem:
                     warnings.append(problem)
                 continue  # without a problem: a zero count, no GPU asked for
-            whole = cast(list[int], counts)  # no None past the check above
-            prefix = f"/spec/{list_name}/{index}/resources/"
-            # counts were made from holding: equal lengths, so no strict check on the hot path
-            for (section, _), count in zip(holding, whole, strict=False):
-                ops += ({"op": "remove", "path": prefix + section + source_key},
-                        {"op": "add", "path": prefix + section + target_key,
-                         "value": str(scaled(count, slices))})
-            gpus = max(whole)
-            conversions.append(Conversion(
-                list_name, index, text_or_empty(container.get("name")), gpus,
-                scaled(gpus, slices), container.get("restartPolicy") == "Always"))
-    return Rewrite(tuple(ops), tuple(conversions), tuple(warnings), already)
+            holdings.append(Holding(list_name, index, container, tuple(
+                (section, cast(int, count))  # no None past the check above
+                for (section, _), count in zip(holding, counts, strict=False))))
+    return Scan(tuple(holdings), tuple(warnings), already)
+
+
+def resource_held(owned: Callable[[str], bool]) -> Held:
+    """A Held for back-ends that write a resource name: the first owned name found."""
+    def held(resources: dict[str, Any]) -> tuple[str, str] | None:
+        for section in SECTIONS:
+            found = resources.get(section)
+            if isinstance(found, dict):
+                name = next((n for n in found if owned(n)), None)
+                if name is not None:
+                    return name, section
+        return None
+    return held
+
+
+def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu: int,
+                      held: Held) -> Rewrite:
+    """Replace `source` with `target` x per_gpu in every convertible container's limits
+    and requests."""
+    found = scan(pod, source, held)
+    ops: list[PatchOp] = []
+    target_key = _key(target)
+    for holding in found.holdings:
+        prefix = holding.resources_path
+        for section, count in holding.counts:
+            ops += ({"op": "remove", "path": prefix + section + _key(source)},
+                    {"op": "add", "path": prefix + section + target_key,
+                     "value": str(scaled(count, per_gpu))})
+    conversions = tuple(h.conversion(scaled(h.gpus, per_gpu)) for h in found.holdings)
+    return Rewrite(tuple(ops), conversions, found.warnings, found.already_sliced)
 
 
 def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
@@ -111,29 +179,15 @@ def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
     return {"op": "add", "path": pointer("metadata", "annotations", SLICED), "value": text}
 
 
-def _holding(container: object, source: str,
-             target: str) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
-    """The (section, map) pairs holding `source`, and whether any map holds `target`."""
-    resources = container.get("resources") if isinstance(container, dict) else None
-    holding, has_target = [], False
-    if isinstance(resources, dict):
-        for section in SECTIONS:
-            found = resources.get(section)
-            if isinstance(found, dict):
-                if source in found:
-                    holding.append((section, found))
-                has_target = has_target or target in found
-    return holding, has_target
-
-
 def _problem(container: dict[str, Any], holding: list[tuple[str, dict[str, Any]]],
-             counts: list[int | None], source: str, target: str,
-             has_target: bool) -> str | None:
+             counts: list[int | None], source: str,
+             has: tuple[str, str] | None) -> str | None:
     """Why a container holding `source` is left unchanged; None for a plain zero count."""
-    if has_target:
-        where = next((s for s, m in holding if target in m), "its resources")
+    if has is not None:
+        name, section = has
+        where = section if any(s == section for s, _ in holding) else "its resources"
         return short(f"container {show(container.get('name'), 40)} has both {source} and "
-                     f"{target} in {where}; left unchanged")
+                     f"{name} in {where}; left unchanged")
     for (section, resources), count in zip(holding, counts, strict=True):
         value = resources[source]
         if count is None and parse_quantity(value) != 0:

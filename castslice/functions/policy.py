@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from castslice.functions.mig import DEFAULT_LADDER
 from castslice.functions.rules import Rule
+
+Backend = Literal["extended", "mig", "dra"]
+BACKENDS: tuple[Backend, ...] = ("extended", "mig", "dra")
 
 DEFAULT_PRESETS: Mapping[str, int] = MappingProxyType(
     {"training": 4, "inference": 2, "batch": 2, "dev": 1})
@@ -28,3 +32,16 @@ class Policy:
     on_invalid: Literal["warn", "deny"] = "warn"
     exclude_namespaces: frozenset[str] = frozenset({"kube-system"})
     rules: tuple[Rule, ...] = ()
+    backend: Backend = "extended"
+    """What a converted container becomes: the target resource, a MIG profile, or claims."""
+    mig_profiles: tuple[str, ...] = DEFAULT_LADDER
+    mig_resource_prefix: str = "nvidia.com/mig-"
+    dra_template_prefix: str = "castslice-gpu-"
+
+    def mig_resource(self, profile: str) -> str:
+        """The extended resource name of a MIG profile: nvidia.com/mig-1g.5gb."""
+        return self.mig_resource_prefix + profile
+
+    def dra_template(self, slices: int) -> str:
+        """The ResourceClaimTemplate a GPU of `slices` slices is claimed from."""
+        return f"{self.dra_template_prefix}{slices}"

@@ -86,6 +86,7 @@ class Metrics:
                      "config_info": ({"source_resource": config.policy.source_resource,
                                       "target_resource": config.policy.target_resource,
                                       "on_invalid": config.policy.on_invalid,
+                                      "backend": config.policy.backend,
                                       "default_slices": str(config.policy.default_slices)},
                                      "Always 1; labels name the effective configuration.")}
         self.flush_due = False
@@ -201,9 +202,9 @@ def _histogram(name: str, doc: str, bounds: tuple[float, ...],
 
 def _savings_rate(config: Config) -> tuple[float, int] | None:
     """(dollars per GPU-hour, R) when both savings variables are set."""
-    if config.gpu_hourly_cost is None or config.slices_per_gpu is None:
+    if config.gpu_hourly_cost is None or config.units_per_card is None:
         return None
-    return config.gpu_hourly_cost, config.slices_per_gpu
+    return config.gpu_hourly_cost, config.units_per_card
 
 
 def label(namespace: object) -> str:
