@@ -1,6 +1,7 @@
 """`castslice doctor`: can this cluster run the Pods CastSlice mutates?
 
-From `kubectl get nodes -o json`: some node must advertise the target resource in its
+The mig and dra back-ends are checked in doctor_dra. For extended, from
+`kubectl get nodes -o json`: some node must advertise the target resource in its
 allocatable (if none does, every mutated Pod stays Pending), and on nodes whose sharing
 strategy is MPS the NVIDIA device plugin refuses a container asking for more than 1 shared
 GPU (failRequestsGreaterThanOne is forced on there).
@@ -23,6 +24,10 @@ class Diagnosis:
     lines: list[str] = field(default_factory=list)
     ok: bool = True
 
+    def problem(self, text: str) -> None:
+        self.ok = False
+        self.lines.append(f"problem: {text}")
+
 
 def largest_grant(policy: Policy) -> int:
     """The most slices CastSlice may give one GPU under this configuration."""
@@ -31,6 +36,16 @@ def largest_grant(policy: Policy) -> int:
 
 
 def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
+    """What stops the configured back-end from placing the Pods CastSlice converts."""
+    if policy.backend != "extended":
+        from castslice import doctor_dra
+
+        check = doctor_dra.diagnose_mig if policy.backend == "mig" else doctor_dra.diagnose_dra
+        return check(documents, policy)
+    return _extended(documents, policy)
+
+
+def _extended(documents: list[Any], policy: Policy) -> Diagnosis:
     nodes = objects_of(documents, "Node")
     result = Diagnosis()
     target = policy.target_resource
@@ -43,9 +58,8 @@ def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
             serving.append(node)
             result.lines.append(f"ok: node {name} advertises {count} {target}")
     if not serving:
-        result.ok = False
-        result.lines.append(f"problem: no node advertises {target} in its allocatable; every "
-                            "Pod CastSlice mutates would stay Pending")
+        result.problem(f"no node advertises {target} in its allocatable; every Pod CastSlice "
+                       "mutates would stay Pending")
         renamed = any(whole_count(mapping(mapping(n.get("status")).get("allocatable")).get(
             STOCK_RENAMED)) for n in nodes)
         if renamed and target != STOCK_RENAMED:
@@ -61,6 +75,5 @@ def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
                 f"CastSlice may grant up to {grant} per GPU; keep such Pods off MPS nodes or "
                 "set CASTSLICE_MAX_SLICES=1 and every preset to 1")
     if not nodes:
-        result.ok = False
-        result.lines.append("problem: no Node objects in the input (kubectl get nodes -o json)")
+        result.problem("no Node objects in the input (kubectl get nodes -o json)")
     return result

@@ -1,6 +1,7 @@
-"""Answers without a cluster: `config`, `review` and `mutate`."""
+"""Answers without a cluster: `config`, `review`, `mutate` and `dra-templates`."""
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping
 
@@ -20,6 +21,13 @@ def register(command: Register) -> None:
     mutate_cmd.add_argument("file", nargs="?", default="-", help="path, or - for stdin")
     mutate_cmd.add_argument("--namespace", default="default",
                             help="namespace for manifests that name none (default: default)")
+    templates = command("dra-templates", dra_templates, "print the ResourceClaimTemplates the "
+                        "dra back-end's claims name, for kubectl apply -f -")
+    templates.add_argument("--namespace", action="append", required=True, metavar="NS",
+                           help="a namespace whose Pods CastSlice converts (repeatable)")
+    templates.add_argument("--shared", action="store_true", help="share whole GPUs by "
+                           "consumable capacity (NVIDIA DRA driver --consumable-shares) "
+                           "instead of MIG devices")
 
 
 def show_config(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -52,3 +60,19 @@ def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         output.append(item.document)
     yaml.safe_dump_all(output, sys.stdout, sort_keys=False)
     return 1 if denied else 0
+
+
+def dra_templates(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice import dra
+
+    policy = load_config(env).policy
+    bad = [n for n in args.namespace if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
+    if bad:
+        raise Failure(f"--namespace {bad[0]!r} is not a namespace name (a DNS-1123 label)")
+    if not args.shared and (past := dra.templates_missing_mig(policy)):
+        print(f"castslice: no MIG profile holds {past[0]}..{past[-1]} slices (largest "
+              f"{policy.mig_profiles[-1]}): Pods granted that many would stay Pending; set "
+              f"CASTSLICE_MAX_SLICES={past[0] - 1} or use --shared", file=sys.stderr)
+    yaml.safe_dump_all(dra.claim_templates(policy, args.namespace, args.shared), sys.stdout,
+                       sort_keys=False)
+    return 0
