@@ -1,10 +1,12 @@
 """`castslice savings`: the live picture of GPU sharing from a Pod list.
 
-What it knows: Pods running now that hold the shared (target) resource, and how many units
-the scheduler reserves for each. The slices per GPU come from the same resolution the
-webhook runs (annotations, rules, presets of the current configuration), so the whole GPUs
-a Pod would have asked for are its units / slices; a Pod admitted under another
-configuration is counted as this one would admit it. The model is gpucards'. What it
+What it knows: Pods running now that hold what the back-end writes, and how much of it the
+scheduler reserves for each. Under `extended` the slices per GPU come from the same
+resolution the webhook runs (annotations, rules, presets of the current configuration), so
+the whole GPUs a Pod would have asked for are its units / slices, and a Pod admitted under
+another configuration is counted as this one would admit it. Under `mig` each device of a
+g profile is one GPU asked and g/7 of a card used; under `dra` each claim from a CastSlice
+template `<prefix><s>` is one GPU asked and s/R of a card. The model is gpucards'. What it
 cannot know: how long Pods will run, or whether the cards are really full.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from castslice.functions import resolve
 from castslice.functions.annotations import WORKLOAD_TYPE
+from castslice.functions.mig import COMPUTE_SLICES, compute
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
@@ -71,26 +74,57 @@ class Report:
 
 def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
               price: float | None) -> Report:
-    """Group live Pods holding the target resource by namespace and workload type."""
+    """Group live Pods holding what the back-end writes by namespace and workload type."""
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     for pod in pods:
-        units = effective_request(pod, policy.target_resource)
-        if not units or not live(pod):
+        if not live(pod):
+            continue
+        gpus, slices, cards = _usage(pod, policy, slices_per_gpu)
+        if not gpus:
             continue
         metadata = metadata_of(pod)
         namespace = str(metadata.get("namespace", "default"))
-        annotations, labels = mapping(metadata.get("annotations")), mapping(metadata.get("labels"))
-        slices = resolve.slices(annotations, first_match(policy.rules, namespace, labels),
-                                policy)[0].value
-        gpus = -(-units // slices)  # whole GPUs asked: units / slices, rounded up
+        annotations = mapping(metadata.get("annotations"))
         group = totals[(namespace, str(annotations.get(WORKLOAD_TYPE, "unspecified")))]
         group[0] += 1
-        group[1] += units
+        group[1] += slices
         group[2] += gpus
-        group[3] += cards_used(gpus, slices, slices_per_gpu)
+        group[3] += cards
     groups = [Group(ns, kind, int(pods_), int(units), int(gpus), round(used, 4))
               for (ns, kind), (pods_, units, gpus, used) in sorted(totals.items())]
     return Report(groups, slices_per_gpu, price)
+
+
+def _usage(pod: dict[str, Any], policy: Policy, per_card: int) -> tuple[int, int, float]:
+    """(whole GPUs it would have held, slices it holds, cards' worth it uses) under the
+    back-end: target units / slices per GPU; MIG devices of g/7 of a card each; claims
+    from CastSlice's templates of s slices each."""
+    if policy.backend == "mig":
+        held = [(effective_request(pod, policy.mig_resource(p)), compute(p))
+                for p in policy.mig_profiles]
+        return (sum(n for n, _ in held), sum(n * g for n, g in held),
+                sum(cards_used(n, g, COMPUTE_SLICES) for n, g in held))
+    if policy.backend == "dra":
+        counts = [int(n) for n in _template_suffixes(pod, policy.dra_template_prefix)]
+        return len(counts), sum(counts), sum(cards_used(1, s, per_card) for s in counts)
+    units = effective_request(pod, policy.target_resource)
+    if not units:
+        return 0, 0, 0.0
+    metadata = metadata_of(pod)
+    rule = first_match(policy.rules, str(metadata.get("namespace", "default")),
+                       mapping(metadata.get("labels")))
+    slices = resolve.slices(mapping(metadata.get("annotations")), rule, policy)[0].value
+    gpus = -(-units // slices)  # whole GPUs asked: units / slices, rounded up
+    return gpus, units, cards_used(gpus, slices, per_card)
+
+
+def _template_suffixes(pod: dict[str, Any], prefix: str) -> list[str]:
+    """The slice counts in the names of the Pod's claims from CastSlice's templates."""
+    claims = mapping(pod.get("spec")).get("resourceClaims")
+    names = [str(mapping(c).get("resourceClaimTemplateName", ""))
+             for c in (claims if isinstance(claims, list) else ())]
+    return [n[len(prefix):] for n in names
+            if n.startswith(prefix) and n[len(prefix):].isascii() and n[len(prefix):].isdigit()]
 
 
 def table(report: Report) -> str:

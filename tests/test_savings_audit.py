@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from castslice.cli import main
+from castslice.config import Config
+from tests.kube import admitted_pod, answer, gpu_container, pod_review
 
 PODS = Path(__file__).parent / "data" / "pods.json"
 
@@ -120,3 +122,47 @@ def test_savings_page_renders_in_chromium_with_the_chart(tmp_path, capsys):
     assert dom.count('class="without"') == 3 and dom.count('class="with"') == 3
     assert "Saved: <b>$4.38</b> per hour" in dom
     assert shot.stat().st_size > 5000
+
+
+def admitted(policy_env, namespace, annotations, *gpus):
+    """A running Pod as the back-end in `policy_env` admitted it."""
+    review = pod_review(annotations, namespace=namespace,
+                        containers=[gpu_container(f"c{i}", str(n)) for i, n in enumerate(gpus)])
+    pod = admitted_pod(review, answer(review, Config.from_env(policy_env).policy))
+    return pod | {"status": {"phase": "Running"}}
+
+
+def savings_of(tmp_path, pods, env, capsys, *flags):
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+    code, out, _ = run(["savings", str(path), "--output", "json", *flags], env, capsys)
+    assert code == 0
+    return json.loads(out)
+
+
+def test_savings_counts_mig_devices_as_their_share_of_seven(tmp_path, capsys):
+    # 4g x1 + 3g x2 + 1g x1 = 11/7 cards for 4 GPUs asked; saved (4 - 11/7) x $2 = $4.86/h
+    env = {"CASTSLICE_BACKEND": "mig"}
+    on = {"castops.io/optimize": "true"}
+    pods = [admitted(env, "ml", on | {"castops.io/workload-type": "training"}, 1),
+            admitted(env, "ml", on | {"castops.io/slice-ratio": "3"}, 2),
+            admitted(env, "dev", on | {"castops.io/workload-type": "dev"}, 1)]
+    report = savings_of(tmp_path, pods, env, capsys, "--price", "2", "--slices-per-gpu", "99")
+    assert report["slices_per_gpu"] == 7  # a MIG card is 7 compute slices, whatever the flag
+    assert report["gpus_without_sharing"] == 4 and report["gpus_with_sharing"] == 1.57
+    assert report["saved_dollars_per_hour"] == 4.86
+    assert [(g["namespace"], g["slices"], g["gpus_without_sharing"]) for g in report["groups"]] == [
+        ("dev", 1, 1), ("ml", 4, 1), ("ml", 6, 2)]
+
+
+def test_savings_counts_each_dra_claim_as_one_gpu_of_its_template_slices(tmp_path, capsys):
+    # castslice-gpu-2 x3 and castslice-gpu-4 x1 on cards of 4 shares: 1.5 + 1 = 2.5 cards
+    env = {"CASTSLICE_BACKEND": "dra", "CASTSLICE_SLICES_PER_GPU": "4"}
+    on = {"castops.io/optimize": "true"}
+    pods = [admitted(env, "ml", on | {"castops.io/workload-type": "inference"}, 1, 2),
+            admitted(env, "ml", on | {"castops.io/workload-type": "training"}, 1),
+            admitted({}, "ml", on, 1)]  # admitted by extended: not CastSlice's claims
+    report = savings_of(tmp_path, pods, env, capsys)
+    assert report["gpus_without_sharing"] == 4 and report["gpus_with_sharing"] == 2.5
+    assert [(g["workload_type"], g["pods"], g["slices"]) for g in report["groups"]] == [
+        ("inference", 1, 6), ("training", 1, 4)]
