@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from castslice.cli import main
 from castslice.events import readable
+from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.functions.policy import Policy
+from tests.hostile import check_answer, hostile_body
 from tests.kube import (
     K8S_VERSION,
     admitted_pod,
@@ -250,3 +252,32 @@ def test_mutate_previews_a_deployment_under_dra(capsys, monkeypatch):
     assert pod_spec["resourceClaims"] == [{"name": "castslice-0",
                                            "resourceClaimTemplateName": "castslice-gpu-2"}]
     assert pod_spec["containers"][0]["resources"]["claims"] == [{"name": "castslice-0"}]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rng=st.randoms(use_true_random=False), backend=st.sampled_from(["mig", "dra"]))
+def test_hostile_reviews_get_an_answer_that_applies_under_every_back_end(rng, backend):
+    body = hostile_body(rng)
+    try:
+        review = check_review(orjson.loads(body))
+    except (orjson.JSONDecodeError, InvalidReview):
+        return  # the transport's 400, pinned through the server in test_hostile
+    admission = admit(review, Policy(backend=backend))
+    assert admission.decision.outcome != "error", admission.decision.error
+    check_answer(body, 200, orjson.dumps(admission.response), "nvidia.com/mig-1g.5gb")
+
+
+@pytest.mark.parametrize("gpus", ["65", "9223372036854775807", "1E"])
+def test_dra_count_past_the_claim_cap_leaves_the_pod_unchanged(gpus):
+    review = pod_review(ON, containers=[gpu_container("huge", gpus)])
+    response = answer(review, DRA)["response"]
+    assert "patch" not in response
+    assert response["warnings"][0].endswith("GPUs would need more than 64 claims; Pod left "
+                                            "unchanged")
+
+
+def test_dra_at_the_claim_cap_writes_every_claim():
+    pod = admitted_pod(review := pod_review(ON, containers=[gpu_container("big", "64")]),
+                       answer(review, DRA))
+    assert_valid_pod(pod)
+    assert len(pod["spec"]["resourceClaims"]) == 64

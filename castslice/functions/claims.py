@@ -12,10 +12,15 @@ from itertools import count
 from typing import Any
 
 from castslice.functions.patch import EPHEMERAL, INIT, REGULAR, Held, Holding, Rewrite, scan
+from castslice.functions.requests import scheduled
 from castslice.functions.reviews import PatchOp, mapping
-from castslice.functions.text import short, show
+from castslice.functions.text import short, show, text_or_empty
 
 CLAIM_PREFIX = "castslice-"
+MAX_CLAIMS = 64
+"""The most claims CastSlice writes into one Pod. One claim per GPU asked, and no node holds
+more than a few dozen GPUs; a count past this (even 2^63-1, which a quantity may say) leaves
+the Pod unchanged instead of writing a patch the size of the count."""
 
 
 def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
@@ -33,6 +38,12 @@ def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
             warnings.append(problem)
         else:
             holdings.append(holding)
+    wanted = scheduled([(h.gpus, h.sidecar) for h in holdings if h.list_name == INIT],
+                       [h.gpus for h in holdings if h.list_name == REGULAR])
+    if wanted > MAX_CLAIMS:
+        warnings.append(short(f"{wanted} GPUs would need more than {MAX_CLAIMS} claims; Pod "
+                              "left unchanged"))
+        return Rewrite((), (), tuple(warnings), found.already_sliced)
     names, made = _assign(holdings, _fresh_names(spec))
     ops: list[PatchOp] = []
     for holding in holdings:
@@ -78,23 +89,24 @@ def _assign(holdings: list[Holding],
 
 def _fresh_names(spec: Mapping[str, Any]) -> Iterator[str]:
     """castslice-0, castslice-1, ... skipping names the Pod or its containers already use."""
-    taken = {mapping(c).get("name") for c in _listed(spec.get("resourceClaims"))}
+    taken = {_name(c) for c in _listed(spec.get("resourceClaims"))}
     for list_name in (INIT, REGULAR, EPHEMERAL):
         for container in _listed(spec.get(list_name)):
             resources = mapping(mapping(container).get("resources"))
-            taken |= {mapping(c).get("name") for c in _listed(resources.get("claims"))}
+            taken |= {_name(c) for c in _listed(resources.get("claims"))}
     return (name for name in (f"{CLAIM_PREFIX}{i}" for i in count()) if name not in taken)
 
 
 def _claims_held(existing: object, template_prefix: str) -> Held:
     """A container holds CastSlice's output when one of its claims names a Pod claim made
     from a CastSlice template."""
-    ours = {mapping(c).get("name") for c in _listed(existing)
-            if str(mapping(c).get("resourceClaimTemplateName", "")).startswith(template_prefix)}
+    ours = {_name(c) for c in _listed(existing)
+            if text_or_empty(mapping(c).get("resourceClaimTemplateName")).startswith(
+                template_prefix)} - {None}
 
     def held(resources: dict[str, Any]) -> tuple[str, str] | None:
-        name = next((mapping(c).get("name") for c in _listed(resources.get("claims"))
-                     if mapping(c).get("name") in ours), None)
+        name = next((n for c in _listed(resources.get("claims")) if (n := _name(c)) in ours),
+                    None)
         return None if name is None else (f"claim {show(name)}", "claims")
     return held
 
@@ -117,6 +129,12 @@ def _container_claims(holding: Holding, names: list[str]) -> list[PatchOp]:
     if "claims" in holding.container["resources"]:
         return [{"op": "add", "path": path + "/-", "value": {"name": n}} for n in names]
     return [{"op": "add", "path": path, "value": [{"name": n} for n in names]}]
+
+
+def _name(claim: object) -> str | None:
+    """A claim entry's name if it is text (a user's Pod may hold anything there)."""
+    name = mapping(claim).get("name")
+    return name if isinstance(name, str) else None
 
 
 def _listed(value: object) -> list[Any]:
