@@ -115,11 +115,30 @@ class Config:
 
     def describe(self) -> dict[str, object]:
         """Every effective setting as plain data under its variable's name, for `castslice
-        config` and for the record a capture carries."""
+        config`."""
+        return {name: _plain(value) for name, value in self._settings().items()}
+
+    def as_env(self) -> dict[str, str]:
+        """Every effective setting as the variable that sets it, so that
+        Config.from_env(config.as_env()) == config: what a capture records, so a replay
+        can decide under the configuration that decided then."""
+        return {name: _env_text(value) for name, value in self._settings().items()}
+
+    def _settings(self) -> dict[str, object]:
         settings = {name: getattr(self.policy, name) for name in self.policy.__dataclass_fields__}
         settings |= {name: getattr(self, name) for name in self.__dataclass_fields__
                      if name != "policy"}
-        return {f"{PREFIX}{name.upper()}": _plain(value) for name, value in settings.items()}
+        return {f"{PREFIX}{name.upper()}": value for name, value in settings.items()}
+
+
+def policy_from_env(env: Mapping[str, str]) -> Policy:
+    """The decision's settings alone, for replaying under a recorded configuration: TLS
+    files, bind address and capture target of another machine are not looked at."""
+    read = _Reader(env)
+    policy = _policy(read, read.text("NAMESPACE") or None)
+    if read.problems:
+        raise ConfigError(read.problems)
+    return policy
 
 
 def _policy(read: "_Reader", namespace: str | None) -> Policy:
@@ -300,6 +319,21 @@ def _optional_whole(value: str) -> int | None:
     if not _is_whole(value) or not 1 <= int(value) <= 10_000:
         raise ValueError("allowed: a whole number from 1 to 10000")
     return int(value)
+
+
+def _env_text(value: object) -> str:
+    """A setting as the text of its variable (the inverse of its parser)."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return ",".join(f"{name}={count}" for name, count in value.items())
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], Rule):
+            return json.dumps([rule.as_dict() for rule in value], separators=(",", ":"))
+        return ",".join(value)
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _plain(value: object) -> object:

@@ -1,5 +1,6 @@
 """Capture and replay: redaction, a queue that never waits, S3 through moto, real servers."""
 
+import base64
 import gzip
 import logging
 import threading
@@ -12,7 +13,8 @@ from moto.server import ThreadedMotoServer
 
 from castslice.capture.recorder import Recorder
 from castslice.capture.redact import REDACTED, redact
-from castslice.capture.store import FileStore, S3Store, decode
+from castslice.capture.replay import captured
+from castslice.capture.store import CONFIGURATION, FileStore, S3Store, decode
 from castslice.cli import main
 from castslice.config import Config
 from castslice.handler.metrics import Metrics
@@ -39,7 +41,8 @@ def recorder(store, queue_size=100, **changes):
                     redact_fields=config.capture_redact,
                     redact_annotations=config.capture_redact_annotations,
                     stamp={"version": "test", "config": config.fingerprint()},
-                    counters=Metrics(config), logger=logging.getLogger("castslice-test"))
+                    counters=Metrics(config), logger=logging.getLogger("castslice-test"),
+                    configuration=config.as_env())
 
 
 def test_redaction_removes_secrets_and_keeps_the_decision():
@@ -84,7 +87,7 @@ def test_full_queue_drops_and_counts_without_waiting_on_storage(tmp_path):
     assert rec.counters.totals()[("capture_dropped",)] == 45
     store.release.set()
     rec.close()
-    uids = [r["uid"] for key in store.keys(None, None) for r in decode(store.read(key))]
+    uids = [e.record["uid"] for e in captured(store, None, None)]
     assert uids == ["first", "u-0", "u-1", "u-2", "u-3", "u-4"]
     assert rec.counters.totals()[("capture_written",)] == 6
 
@@ -114,13 +117,18 @@ def test_s3_store_writes_lists_by_day_and_replays(capsys):
         blob = store.read(keys[0])
         assert len(keys) == 1 and keys[0].startswith(today.strftime("%Y/%m/%d/"))
         assert SECRET.encode() not in gzip.decompress(blob)
-        assert [r["uid"] for r in decode(blob)] == ["s3-0", "s3-1", "s3-2"]
+        header, *events = decode(blob)
+        assert header[CONFIGURATION] == Config().as_env() and header["version"]
+        assert [r["uid"] for r in events] == ["s3-0", "s3-1", "s3-2"]
         assert main(["replay", "s3://castslice-events/prod/cluster-a"], {}) == 0
         env = {"CASTSLICE_PRESETS": "training=8,inference=2,batch=2,dev=1"}
-        assert main(["replay", "s3://castslice-events/prod/cluster-a", "--limit", "1"], env) == 1
+        # decided again under the recorded configuration: the environment does not matter
+        assert main(["replay", "s3://castslice-events/prod/cluster-a"], env) == 0
+        assert main(["replay", "s3://castslice-events/prod/cluster-a", "--limit", "1",
+                     "--current-env"], env) == 1
     out = capsys.readouterr().out
-    assert out.count("# different slice count:") == 1
-    assert ["different", "slice", "count", "3"] in [line.split() for line in out.splitlines()]
+    assert out.count("# slices changed:") == 1  # --limit 1
+    assert ["slices", "changed", "3"] in [line.split() for line in out.splitlines()]
 
 
 def test_s3_capture_without_boto3_stops_the_server(monkeypatch, capsys):
@@ -149,10 +157,10 @@ def test_server_captures_every_admission_to_a_directory_and_flushes_on_sigterm(t
         uids = send_all(served, 40)
         assert served.stop() == 0
     store = FileStore(target)
-    captured = [r for key in store.keys(None, None) for r in decode(store.read(key))]
-    assert sorted(r["uid"] for r in captured) == sorted(uids)  # none lost, none twice, no dryRun
+    records = [e.record for e in captured(store, None, None)]
+    assert sorted(r["uid"] for r in records) == sorted(uids)  # none lost, none twice, no dryRun
     assert SECRET not in "".join(p.read_bytes().decode("latin-1") for p in target.rglob("*.gz"))
-    assert all(r["version"] and len(r["config"]) == 16 for r in captured)
+    assert all(r["version"] and len(r["config"]) == 16 for r in records)
     assert main(["replay", str(target)], {}) == 0
     assert ["unchanged", "40"] in [line.split() for line in capsys.readouterr().out.splitlines()]
 
@@ -173,9 +181,10 @@ def test_server_captures_to_s3_compatible_storage(tmp_path):
             uids = send_all(served, 10)
             assert served.stop() == 0
         listed = client.list_objects_v2(Bucket="captures", Prefix="cluster-a/")["Contents"]
-        captured = [r["uid"] for item in listed for r in decode(
-            client.get_object(Bucket="captures", Key=item["Key"])["Body"].read())]
-        assert sorted(captured) == sorted(uids)
+        written = [r["uid"] for item in listed for r in decode(
+            client.get_object(Bucket="captures", Key=item["Key"])["Body"].read())
+            if CONFIGURATION not in r]
+        assert sorted(written) == sorted(uids)
     finally:
         moto.stop()
 
@@ -211,14 +220,16 @@ def test_change_kinds_name_what_changed():
     from castslice.capture.replay import change
 
     def patch(*values):
-        return [{"op": "add", "path": f"/p{i}", "value": v} for i, v in enumerate(values)]
+        ops = [{"op": "add", "path": f"/p{i}", "value": v} for i, v in enumerate(values)]
+        return base64.b64encode(orjson.dumps(ops)).decode()
     plain = {"allowed": True}
     assert change(plain, plain) is None
-    assert change(plain, {"allowed": True, "patch": patch("1")}) == "newly mutated"
-    assert change({"allowed": True, "patch": patch("1")}, plain) == "no longer mutated"
+    assert change(plain, {"allowed": True, "patch": patch("1")}) == "newly converted"
+    assert change({"allowed": True, "patch": patch("1")}, plain) == "no longer converted"
     assert change({"allowed": True, "patch": patch("2")},
-                  {"allowed": True, "patch": patch("4")}) == "different slice count"
+                  {"allowed": True, "patch": patch("4")}) == "slices changed"
     assert change({"allowed": True, "patch": patch("2")},
-                  {"allowed": True, "patch": patch("2", "2")}) == "different patch"
-    assert change(plain, {"allowed": True, "warnings": ["x"]}) == "different warnings"
-    assert change(plain, {"allowed": False}) == "different verdict"
+                  {"allowed": True, "patch": patch("2", "2")}) == "patch changed"
+    assert change(plain, {"allowed": True, "warnings": ["x"]}) == "warnings changed"
+    assert change(plain, {"allowed": False}) == "now denied"
+    assert change({"allowed": False}, plain) == "no longer denied"

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from castslice.capture.recorder import Recorder
-from castslice.capture.store import FileStore, decode
+from castslice.capture.replay import captured
+from castslice.capture.store import FileStore
 from castslice.config import Config
 from castslice.handler.metrics import Metrics
 from tests.goclient import GoLikeClient
@@ -118,8 +119,7 @@ def test_an_odd_pod_is_skipped_and_counted_and_capture_goes_on(tmp_path):
     for review in (odd, deep, later):
         recorder.offer(review, {"response": {}})
     recorder.close()
-    written = [record["uid"] for key in store.keys(None, None)
-               for record in decode(store.read(key))]
+    written = [event.record["uid"] for event in captured(store, None, None)]
     assert written == ["odd", "later"]
     assert metrics.counts[("capture_failed", "encode")] == 1
     assert metrics.counts[("capture_written",)] == 2

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from castslice.capture.redact import redact
-from castslice.capture.store import Store, line
+from castslice.capture.store import CONFIGURATION, Store, line
 from castslice.functions.reviews import dry_run
 
 BATCH_SIZE = 200
@@ -35,8 +35,10 @@ class Counters(Protocol):
 class Recorder:
     def __init__(self, open_store: Callable[[], Store], *, queue_size: int, sample: float,
                  redact_fields: frozenset[str], redact_annotations: tuple[str, ...],
-                 stamp: dict[str, Any], counters: Counters, logger: logging.Logger) -> None:
+                 stamp: dict[str, Any], counters: Counters, logger: logging.Logger,
+                 configuration: dict[str, str] | None = None) -> None:
         self.open_store, self.sample, self.stamp = open_store, sample, stamp
+        self.header = line({CONFIGURATION: configuration or {}, **stamp})
         self.redact_fields, self.redact_annotations = redact_fields, redact_annotations
         self.counters, self.logger = counters, logger
         self.queue: queue.Queue[tuple[float, Any, Any]] = queue.Queue(queue_size)
@@ -92,7 +94,7 @@ class Recorder:
         lines = [encoded for item in batch if (encoded := self._line(*item)) is not None]
         try:
             if lines:
-                store.write(lines)
+                store.write([self.header, *lines])
                 self.counters.add(("capture_written",), len(lines))
         except Exception:
             self._failed("store", len(lines), "capture: storage refused a batch")

@@ -1,54 +1,77 @@
-"""Replaying captured events through the current code and config, and saying what changed."""
+"""Captured events decided again, and what kind of change each one shows.
+
+A capture batch carries the configuration its events were decided under (store.CONFIGURATION),
+so an event can be decided again under that configuration (what changed with the code), under
+a proposed one (what a configuration change would do), or under this process's environment.
+"""
 
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from castslice.capture.store import Store, decode
+from castslice.capture.store import CONFIGURATION, Store, decode
+from castslice.config import ConfigError, policy_from_env
 from castslice.events import readable
-from castslice.functions.admit import admit, check_review
 from castslice.functions.policy import Policy
 
-KINDS = ("newly mutated", "no longer mutated", "different slice count", "different patch",
-         "different warnings", "different verdict")
+KINDS = ("newly converted", "no longer converted", "slices changed", "patch changed",
+         "warnings changed", "now denied", "no longer denied")
 
 
-@dataclass(frozen=True, slots=True)
-class Replayed:
+class Captured(NamedTuple):
     record: dict[str, Any]
-    before: Any
-    after: Any
-    change: str | None
+    configuration: Mapping[str, str] | None
+    """The variables recorded with its batch; None for captures made before 0.4."""
 
 
-def records(store: Store, since: date | None, until: date | None) -> Iterator[dict[str, Any]]:
+def captured(store: Store, since: date | None, until: date | None) -> Iterator[Captured]:
+    """Every captured event with its batch's configuration, one batch in memory at a time."""
     for key in store.keys(since, until):
-        yield from decode(store.read(key))
+        configuration = None
+        for record in decode(store.read(key)):
+            if CONFIGURATION in record:
+                configuration = record[CONFIGURATION]
+            else:
+                yield Captured(record, configuration)
 
 
-def replay(store: Store, policy: Policy, since: date | None = None,
-           until: date | None = None) -> Iterator[Replayed]:
-    """Each captured event with its recorded and current answers, and the kind of change."""
-    for record in records(store, since, until):
-        before = readable(record["response"])
-        after = readable(admit(check_review(record["request"]), policy).response)
-        yield Replayed(record, before, after, change(before["response"], after["response"]))
+class RecordedPolicies:
+    """The Policy each event was decided under, parsed once per recorded configuration;
+    events captured without one fall back to `fallback` and are counted."""
+
+    def __init__(self, fallback: Policy) -> None:
+        self.fallback = fallback
+        self.parsed: dict[str, Policy] = {}
+        self.unrecorded = 0
+
+    def of(self, event: Captured) -> Policy:
+        if event.configuration is None:
+            self.unrecorded += 1
+            return self.fallback
+        fingerprint = str(event.record.get("config"))
+        if fingerprint not in self.parsed:
+            try:
+                self.parsed[fingerprint] = policy_from_env(event.configuration)
+            except ConfigError as error:
+                raise ValueError(f"the configuration recorded as {fingerprint} is refused by "
+                                 f"this version: {'; '.join(error.problems)}") from None
+        return self.parsed[fingerprint]
 
 
-def change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
-    """What kind of difference, most important first; None when the answers agree."""
+def change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """What kind of difference between two answers (`response` parts as sent, patches in
+    base64), most important first; None when they agree."""
     if before == after:
         return None
     if before.get("allowed") != after.get("allowed"):
-        return "different verdict"
+        return "now denied" if before.get("allowed") else "no longer denied"
     if ("patch" in before) != ("patch" in after):
-        return "newly mutated" if "patch" in after else "no longer mutated"
+        return "newly converted" if "patch" in after else "no longer converted"
     if before.get("patch") != after.get("patch"):
-        return "different slice count" if _same_paths(before["patch"], after["patch"]) else (
-            "different patch")
-    return "different warnings"
+        old, new = (readable({"response": a})["response"]["patch"] for a in (before, after))
+        return "slices changed" if _same_paths(old, new) else "patch changed"
+    return "warnings changed"
 
 
 def _same_paths(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:

@@ -1,7 +1,8 @@
 """Where captured events live: a directory or an S3 prefix, as gzip JSON-lines batches.
 
 Keys are `PREFIX/YYYY/MM/DD/HHMMSS-<pid>-<seq>.jsonl.gz`: listing a day is one prefix
-listing, and a batch is one PUT, not one per admission (see README, "Capture").
+listing, and a batch is one PUT, not one per admission (see README, "Capture"). A batch
+starts with its configuration line, so a replay can decide again under what decided then.
 """
 
 import gzip
@@ -16,6 +17,9 @@ from urllib.parse import urlparse
 import orjson
 
 SUFFIX = ".jsonl.gz"
+CONFIGURATION = "configuration"
+"""Key of a batch's first line: every setting (as CASTSLICE_* variables, `Config.as_env`)
+its events were decided under, with the version and fingerprint; event lines follow."""
 
 
 class Store(Protocol):

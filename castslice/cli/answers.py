@@ -9,12 +9,23 @@ import orjson
 import yaml
 
 from castslice import events
-from castslice.cli.inputs import Failure, Register, documents, load_config, one_document
+from castslice.cli.inputs import (
+    Failure,
+    Register,
+    add_env_files,
+    documents,
+    environment,
+    load_config,
+    one_document,
+)
 from castslice.functions.admit import InvalidReview, admit, check_review
 
 
 def register(command: Register) -> None:
-    command("config", show_config, "validate the environment and print the effective config")
+    config_cmd = command("config", show_config, "validate the configuration as the server "
+                         "would at start (exit 2 if invalid) and print every effective setting")
+    add_env_files(config_cmd, "the configuration")
+    config_cmd.add_argument("--output", choices=("json", "yaml"), default="json")
     command("review", review, "answer one AdmissionReview (JSON or YAML) as the server would"
             ).add_argument("file", nargs="?", default="-", help="path, or - for stdin")
     mutate_cmd = command("mutate", mutate, "preview manifests as their Pods would be admitted")
@@ -30,8 +41,12 @@ def register(command: Register) -> None:
                            "instead of MIG devices")
 
 
-def show_config(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    print(events.dumps(load_config(env).describe()), end="")
+def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = load_config(environment(args.env_file, env)).describe()
+    if args.output == "yaml":
+        yaml.safe_dump(settings, sys.stdout, sort_keys=True, allow_unicode=True)
+    else:
+        print(events.dumps(settings), end="")
     return 0
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import yaml
 
-from castslice.config import Config, available_cpus
+from castslice.config import Config, ConfigError, available_cpus
+from castslice.envfile import EnvFileError, read_env_files
 
 Register = Callable[[str, Callable[[argparse.Namespace, Mapping[str, str]], int], str],
                     argparse.ArgumentParser]
@@ -22,6 +23,24 @@ class Failure(Exception):
 
 def load_config(env: Mapping[str, str]) -> Config:
     return Config.from_env(env, available_cpus())
+
+
+def add_env_files(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--env-file", action="append", metavar="FILE", default=[], help=(
+        f"{what} from this env file (KEY=value lines, as kustomize's configMapGenerator "
+        "reads them); repeatable, later files win; the process environment is then not "
+        "consulted"))
+
+
+def environment(files: list[str], env: Mapping[str, str]) -> Mapping[str, str]:
+    """The env files' variables when any are given, else the process environment. An env
+    file that cannot be read is a configuration error (exit 2), like a bad value in it."""
+    if not files:
+        return env
+    try:
+        return read_env_files(files)
+    except EnvFileError as error:
+        raise ConfigError([str(error)]) from None
 
 
 def documents(file: str) -> list[Any]:

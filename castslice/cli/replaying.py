@@ -4,15 +4,16 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from castslice import events
-from castslice.cli.inputs import Failure, Register, load_config
-from castslice.config import ConfigError
-from castslice.functions.admit import InvalidReview
+from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
+from castslice.config import ConfigError, policy_from_env
+from castslice.functions.admit import InvalidReview, admit, check_review
 
 EXIT_CHANGED = 1
 
@@ -29,6 +30,14 @@ def register(command: Register) -> None:
     replay_cmd.add_argument("--until", type=_day, help="last day of captures, YYYY-MM-DD")
     replay_cmd.add_argument("--limit", type=int, default=20,
                             help="most diffs to print for captures (default 20)")
+    add_env_files(replay_cmd, "a proposed configuration: captures are decided under the one "
+                  "recorded with them and under this one, and what would change is reported; "
+                  "golden events take it as their base environment")
+    replay_cmd.add_argument("--current-env", action="store_true", help="captures: compare "
+                            "the recorded answers with this environment's, not with the "
+                            "recorded configuration's")
+    replay_cmd.add_argument("--output", choices=("table", "json"), default="table",
+                            help="report format with --env-file")
     events_cmd = command("events", new_event, "turn a captured admission into a golden case")
     events_cmd.add_argument("source", help="capture directory, file:///dir or s3://bucket/prefix")
     events_cmd.add_argument("--uid", required=True, help="the admission's request uid")
@@ -39,7 +48,12 @@ def register(command: Register) -> None:
 
 def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if _is_capture(args.dir):
+        if args.update:
+            raise Failure("--update rewrites golden events only; captured events are a record")
+        if args.env_file:
+            return preview_change(args, env)
         return replay_captured(args, env)
+    env = environment(args.env_file, env)
     directory = Path(args.dir)
     if not directory.is_dir():
         raise Failure(f"{directory}: not a directory of events")
@@ -97,26 +111,73 @@ def _store(source: str) -> Any:
 
 
 def replay_captured(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Recorded answers against the current code, under each event's recorded configuration
+    (so what differs is the code's doing), or with --current-env under this environment."""
     from castslice.capture import replay as captured
 
-    if args.update:
-        raise Failure("--update rewrites golden events only; captured events are a record")
-    policy, store = load_config(env).policy, _store(args.dir)
+    current = load_config(env).policy
+    policies = captured.RecordedPolicies(current)
     counts: Counter[str | None] = Counter()
     progress = _Progress(sys.stderr.isatty())
-    try:
-        for item in captured.replay(store, policy, args.since, args.until):
-            counts[item.change] += 1
+    with _reading(args.dir):
+        for event in captured.captured(_store(args.dir), args.since, args.until):
+            policy = current if args.current_env else policies.of(event)
+            before = event.record["response"]
+            after = admit(check_review(event.record["request"]), policy).response
+            kind = captured.change(before["response"], after["response"])
+            counts[kind] += 1
             progress.tick()
-            if item.change and counts.total() - counts[None] <= args.limit:
+            if kind and counts.total() - counts[None] <= args.limit:
                 progress.clear()
-                print(f"# {item.change}: {item.record['namespace']} uid {item.record['uid']}")
-                print(events.diff(item.record["uid"], item.before, item.after))
-    except (OSError, ValueError) as error:
-        raise Failure(f"{args.dir}: {error}") from None
+                print(f"# {kind}: {event.record['namespace']} uid {event.record['uid']}")
+                print(events.diff(event.record["uid"], events.readable(before),
+                                  events.readable(after)))
     progress.clear()
     print(captured.summary(counts))
+    print(progress.rate(), file=sys.stderr)
+    if policies.unrecorded and not args.current_env:
+        print(f"note: {policies.unrecorded} events were captured without their configuration "
+              "and were decided under this environment", file=sys.stderr)
     return EXIT_CHANGED if counts.total() - counts[None] else 0
+
+
+def preview_change(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Each captured event decided under its recorded configuration and under the proposed
+    one (--env-file): what the change would do, per namespace and kind."""
+    from castslice.capture import replay as captured
+    from castslice.capture.preview import Preview
+
+    proposed = policy_from_env(environment(args.env_file, env))
+    policies = captured.RecordedPolicies(load_config(env).policy)
+    preview = Preview()
+    progress = _Progress(sys.stderr.isatty())
+    with _reading(args.dir):
+        for event in captured.captured(_store(args.dir), args.since, args.until):
+            review = check_review(event.record["request"])
+            preview.add(event.record, admit(review, policies.of(event)), admit(review, proposed))
+            progress.tick()
+    progress.clear()
+    seconds = progress.seconds()
+    if args.output == "json":
+        print(events.dumps(preview.as_dict(seconds) | {"unrecorded": policies.unrecorded}),
+              end="")
+    else:
+        print(preview.table(seconds), end="")
+    if policies.unrecorded:
+        print(f"note: {policies.unrecorded} events were captured without their configuration; "
+              "their \"before\" is this environment's", file=sys.stderr)
+    return EXIT_CHANGED if preview.changed else 0
+
+
+@contextmanager
+def _reading(source: str) -> Iterator[None]:
+    """A capture that cannot be read, or an event in it that is not a review, is one line."""
+    try:
+        yield
+    except InvalidReview as error:
+        raise Failure(f"{source}: a captured request is not a review: {error}") from None
+    except (OSError, ValueError) as error:
+        raise Failure(f"{source}: {error}") from None
 
 
 class _Progress:
@@ -135,12 +196,20 @@ class _Progress:
         if self.enabled and self.count >= 100:
             print("\r\033[K", end="", file=sys.stderr)
 
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self) -> str:
+        seconds = self.seconds()
+        per_second = self.count / max(seconds, 1e-9)
+        return f"replayed {self.count} events in {seconds:.1f} s ({per_second:,.0f} events/s)"
+
 
 def new_event(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.capture import replay as captured
 
-    record = next((r for r in captured.records(_store(args.source), None, None)
-                   if r["uid"] == args.uid), None)
+    record = next((e.record for e in captured.captured(_store(args.source), None, None)
+                   if e.record["uid"] == args.uid), None)
     if record is None:
         raise Failure(f"no captured admission with uid {args.uid} in {args.source}")
     request = record["request"]

@@ -39,7 +39,7 @@ def capture_recorder(config: Config, metrics: Metrics, logger: logging.Logger) -
                     sample=config.capture_sample, redact_fields=config.capture_redact,
                     redact_annotations=config.capture_redact_annotations,
                     stamp={"version": __version__, "config": config.fingerprint()},
-                    counters=metrics, logger=logger)
+                    counters=metrics, logger=logger, configuration=config.as_env())
 
 
 def get_app() -> "falcon.asgi.App[Any, Any]":

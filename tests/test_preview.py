@@ -1,0 +1,114 @@
+"""`castslice replay SOURCE --env-file proposed.env`: real admissions captured by a real
+server under one configuration, decided again under it and under a proposed one."""
+
+import json
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from castslice.cli import main
+from tests.kube import gpu_container, pod_review
+from tests.served import free_port, serve
+
+# The server runs with training=3: the report's "before" must come from what was recorded,
+# not from the replaying process (which has no CASTSLICE_* variable at all).
+SERVED = {"CASTSLICE_PRESETS": "training=3,inference=2,batch=2,dev=1"}
+PROPOSED = ('CASTSLICE_PRESETS=training=8,inference=2,batch=2,dev=1\n'
+            '# research opts in by namespace\n'
+            'CASTSLICE_RULES=[{"name": "research", "namespaces": ["research"], '
+            '"optimize": true, "workloadType": "dev"}]\n')
+ON = {"castops.io/optimize": "true"}
+PODS = [  # (namespace, generateName, annotations, GPUs)
+    ("ml-training", "trainer-", ON | {"castops.io/workload-type": "training"}, "2"),
+    ("ml-inference", "server-", ON | {"castops.io/workload-type": "inference"}, "1"),
+    ("research", "notebook-", {}, "1"),
+    ("research", "opted-out-", {"castops.io/optimize": "false"}, "1"),
+    ("web", "api-", {}, "1"),
+]
+
+
+def send(served):
+    conn = served.connect()
+    for round_ in range(2):
+        for i, (namespace, prefix, annotations, gpus) in enumerate(PODS):
+            review = pod_review(annotations, namespace=namespace,
+                                containers=[gpu_container("main", gpus)])
+            review["request"]["uid"] = f"uid-{round_}-{i}"
+            review["request"]["object"]["metadata"]["generateName"] = prefix
+            served.admit(review, conn)
+
+
+def preview(source, tmp_path, capsys, *extra):
+    proposed = tmp_path / "proposed.env"
+    proposed.write_text(PROPOSED)
+    code = main(["replay", source, "--env-file", str(proposed), *extra], {})
+    return code, capsys.readouterr()
+
+
+def check_report(code, out):
+    assert code == 1
+    report = json.loads(out)
+    assert report["events"] == 10 and report["changed"] == 4 and report["unrecorded"] == 0
+    assert report["changes"] == [
+        {"namespace": "ml-training", "kind": "slices changed", "events": 2, "gpus_before": 4,
+         "gpus_after": 4, "slices_before": 12, "slices_after": 32},
+        {"namespace": "research", "kind": "newly converted", "events": 2, "gpus_before": 0,
+         "gpus_after": 2, "slices_before": 0, "slices_after": 2}]
+    named = {kind: {(e["namespace"], e["pod"]) for e in found}
+             for kind, found in report["examples"].items()}
+    assert named == {"slices changed": {("ml-training", "trainer-*")},
+                     "newly converted": {("research", "notebook-*")}}
+    example = report["examples"]["slices changed"][0]
+    assert example["before"].startswith("nvidia.com/gpu x2 -> nvidia.com/gpu-shared x6 (3 per")
+    assert example["after"].startswith("nvidia.com/gpu x2 -> nvidia.com/gpu-shared x16 (8 per")
+    assert report["examples"]["newly converted"][0]["before"] == "passed: not-opted-in"
+
+
+def test_a_proposed_configuration_names_exactly_the_pods_it_changes(tmp_path, capsys):
+    target = tmp_path / "captured"
+    with serve(tmp_path, SERVED | {"CASTSLICE_CAPTURE": f"file://{target}"}, workers=2) as served:
+        send(served)
+        assert served.stop() == 0
+    code, out = preview(f"file://{target}", tmp_path, capsys, "--output", "json")
+    check_report(code, out.out)
+    code, table = preview(f"file://{target}", tmp_path, capsys)
+    lines = table.out.splitlines()
+    assert code == 1
+    assert lines[1].split() == ["ml-training", "slices", "changed", "2", "4->4", "12->32"]
+    assert lines[-1].startswith("10 events, 4 would change (") and "events/s)" in lines[-1]
+
+
+@pytest.fixture
+def moto_s3(monkeypatch, capsys):
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    capsys.readouterr()  # moto's greeting on stdout
+    aws = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in aws.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL_S3"]).create_bucket(Bucket="captures")
+    yield aws
+    server.stop()
+
+
+def test_the_same_preview_streams_from_s3_captures(tmp_path, capsys, moto_s3):
+    with serve(tmp_path, SERVED | moto_s3 | {"CASTSLICE_CAPTURE": "s3://captures/prod"},
+               workers=1) as served:
+        send(served)
+        assert served.stop() == 0
+    code, out = preview("s3://captures/prod", tmp_path, capsys, "--output", "json")
+    check_report(code, out.out)
+
+
+def test_a_broken_proposed_env_file_stops_with_the_servers_message(tmp_path, capsys):
+    target = tmp_path / "captured"
+    target.mkdir()
+    (target / "x.jsonl.gz").write_bytes(b"")
+    bad = tmp_path / "bad.env"
+    bad.write_text("CASTSLICE_MAX_SLICES=0\n")
+    assert main(["replay", f"file://{target}", "--env-file", str(bad)], {}) == 2
+    assert capsys.readouterr().err == (
+        "castslice: CASTSLICE_MAX_SLICES='0': allowed: a whole number from 1 to 10000\n")
