@@ -2,6 +2,7 @@
 one file."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from castslice.cli import main
+from castslice.envfile import read_env_files
 from tests import crds
 from tests.kube import K8S_VERSION
 
@@ -30,12 +33,19 @@ def one(kind, name=None, install="plain"):
 
 
 def kustomized(directory):
-    """The objects of a kustomization, bases first, read straight from its files."""
+    """The objects of a kustomization, bases first, read straight from its files; a
+    generated ConfigMap under its plain name (the one-file installs carry no hash)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     found = []
-    for name in yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]:
+    for name in kustomization["resources"]:
         path = directory / name
         found += kustomized(path) if path.is_dir() else [
             d for d in yaml.safe_load_all(path.read_text()) if d]
+    for generator in kustomization.get("configMapGenerator", []):
+        found.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": generator["name"], "namespace": generator["namespace"],
+            "labels": generator["options"]["labels"]}, "data": read_env_files(
+                directory / env for env in generator["envs"])})
     return found
 
 
@@ -256,3 +266,61 @@ def test_knative_webhook_never_intercepts_what_carries_its_admissions():
     hook = one("MutatingWebhookConfiguration", install="knative")["webhooks"][0]
     excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"]
     assert {"knative-serving", "kourier-system"} <= set(excluded)
+
+
+CLUSTER = ROOT / "deploy" / "clusters" / "example"
+
+
+def kustomize(directory):
+    rendered = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True,
+                              text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def settings_maps(documents_):
+    return [d for d in documents_
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("castslice-env-")]
+
+
+def env_from(document):
+    spec = document["spec"]["template"]["spec"]
+    return [source["configMapRef"]["name"] for c in spec["containers"]
+            for source in c.get("envFrom", [])]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("install", ["plain", "knative"])
+def test_a_cluster_overlay_renders_valid_objects_that_read_its_env_file(tmp_path, install):
+    overlay = _copy_deploy(tmp_path, install)
+    documents_ = kustomize(overlay)
+    for document in documents_:
+        test_every_object_passes_its_published_schema(document)
+    (config_map,) = settings_maps(documents_)
+    assert config_map["data"] == read_env_files([CLUSTER / "castslice.env"])
+    kind = "Deployment" if install == "plain" else "Service"
+    (server,) = [d for d in documents_ if d["kind"] == kind and "template" in d["spec"]
+                 and d["metadata"]["name"].startswith("castslice")
+                 and "front" not in d["metadata"]["name"]]
+    assert env_from(server) == [config_map["metadata"]["name"]]
+    (overlay / "castslice.env").write_text(
+        (overlay / "castslice.env").read_text() + "CASTSLICE_DEFAULT_SLICES=2\n")
+    changed = kustomize(overlay)
+    (new_map,) = settings_maps(changed)
+    (new_server,) = [d for d in changed if d["metadata"]["name"] == server["metadata"]["name"]
+                     and d["kind"] == kind]
+    assert new_map["metadata"]["name"] != config_map["metadata"]["name"]
+    assert env_from(new_server) == [new_map["metadata"]["name"]]  # a rollout / new Revision
+
+
+def _copy_deploy(tmp_path, install):
+    """deploy/ copied, with the example overlay built on `install`."""
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    overlay = tmp_path / "deploy" / "clusters" / "example"
+    text = (overlay / "kustomization.yaml").read_text()
+    (overlay / "kustomization.yaml").write_text(text.replace("../../plain", f"../../{install}"))
+    return overlay
+
+
+def test_the_example_env_file_is_a_valid_configuration(capsys):
+    assert main(["config", "--env-file", str(CLUSTER / "castslice.env")], {}) == 0
+    assert '"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"' in capsys.readouterr().out
