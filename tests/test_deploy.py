@@ -11,10 +11,12 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from google.protobuf import json_format
 
 from castslice.cli import main
 from castslice.envfile import read_env_files
 from tests import crds
+from tests.envoy import parse_bootstrap, parse_sds
 from tests.kube import K8S_VERSION
 
 ROOT = Path(__file__).parent.parent
@@ -324,3 +326,26 @@ def _copy_deploy(tmp_path, install):
 def test_the_example_env_file_is_a_valid_configuration(capsys):
     assert main(["config", "--env-file", str(CLUSTER / "castslice.env")], {}) == 0
     assert '"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"' in capsys.readouterr().out
+
+
+def test_the_front_envoy_bootstrap_and_sds_parse_strictly_as_envoys_own_types():
+    envoy, sds = front_config()
+    bootstrap = parse_bootstrap(envoy)
+    (listener,) = bootstrap.static_resources.listeners
+    manager = listener.filter_chains[0].filters[0].typed_config
+    assert manager.type_url.endswith("http_connection_manager.v3.HttpConnectionManager")
+    (secret,) = parse_sds(sds).resources
+    assert secret.type_url.endswith("tls.v3.Secret")
+
+
+@pytest.mark.parametrize("typo", [
+    ("idle_timeout: 120s", "idle_timout: 120s"),                 # unknown field
+    ("port_value: 8443", "port_value: eighty"),                   # wrong type
+    ("http.router.v3.Router", "http.router.v3.Routr"),            # a type no one defines
+    ("num_retries: 1", "num_retries: [1]"),
+])
+def test_a_typo_in_the_front_envoy_bootstrap_is_refused(typo):
+    data = one("ConfigMap", "castslice-front", install="knative")["data"]
+    assert typo[0] in data["envoy.yaml"]
+    with pytest.raises(json_format.ParseError):
+        parse_bootstrap(yaml.safe_load(data["envoy.yaml"].replace(*typo)))
