@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 SCAN := .venv-scan/.installed-stamp
 TLS := .local/tls
 
-.PHONY: install run test bench fuzz clean
+.PHONY: install run test bench bench-replay fuzz clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ test: install $(SCAN)
 ## bench: the benchmark (BENCH_ARGS=--short for a quick run)
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-replay: replay 200,000 captured events from S3 (moto) under a proposed env file
+bench-replay: install
+	$(PY) bench/replay.py $(BENCH_ARGS)
 
 ## fuzz: 100,000 hostile bodies through a real server (FUZZ_ARGS="--bodies N --seed S")
 fuzz: install

@@ -2,6 +2,7 @@
 server under one configuration, decided again under it and under a proposed one."""
 
 import json
+import os
 
 import boto3
 import pytest
@@ -112,3 +113,16 @@ def test_a_broken_proposed_env_file_stops_with_the_servers_message(tmp_path, cap
     assert main(["replay", f"file://{target}", "--env-file", str(bad)], {}) == 2
     assert capsys.readouterr().err == (
         "castslice: CASTSLICE_MAX_SLICES='0': allowed: a whole number from 1 to 10000\n")
+
+
+def test_replay_memory_stays_flat_from_2000_to_20000_captured_events(moto_s3):
+    from bench.replay import fill, measure
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASTSLICE_")}
+    peaks = []
+    for events in (2_000, 20_000):
+        fill("captures", f"n{events}", events)
+        result = measure(f"s3://captures/n{events}", env)
+        assert (result["events"], result["exit"]) == (events, 1)
+        peaks.append(result["peak_rss_mib"])
+    assert peaks[1] - peaks[0] < 6, peaks  # one batch in memory at a time, not the capture
