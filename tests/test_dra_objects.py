@@ -1,7 +1,6 @@
 """The resource.k8s.io/v1 objects the back-ends need: shipped DeviceClasses, generated
 ResourceClaimTemplates, and `doctor` reading them from realistic `kubectl ... -o json` Lists."""
 
-import json
 from pathlib import Path
 
 import kubernetes_validate
@@ -12,6 +11,7 @@ from castslice.cli import main
 from castslice.dra import device_classes
 from castslice.functions.policy import Policy
 from tests.kube import K8S_VERSION
+from tests.test_doctor import run as doctor
 
 ROOT = Path(__file__).parent.parent
 DRA = {"CASTSLICE_BACKEND": "dra"}
@@ -84,13 +84,6 @@ def resource_slice(node_name, profiles):
                            "pool": {"name": node_name, "generation": 1,
                                     "resourceSliceCount": 1},
                            "devices": devices}})
-
-
-def doctor(tmp_path, items, env, capsys):
-    path = tmp_path / "cluster.json"
-    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    code = main(["doctor", str(path)], env)
-    return code, capsys.readouterr().out
 
 
 def test_doctor_names_the_mig_profiles_no_node_offers(tmp_path, capsys):

@@ -5,6 +5,7 @@ import copy
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -194,3 +195,21 @@ def test_connections_that_finish_their_handshake_late_are_closed_after_one_answe
     assert code == 0 and exited < 2 + 8, exited  # gunicorn's kill would come at 22 s
     assert outcomes["lost"] == 0, outcomes
     assert b"Finished server process" in served.log.read_bytes()
+
+
+def test_a_connection_accepted_before_the_stop_whose_handshake_ends_after_it_is_answered(
+        tmp_path):
+    """The TCP connection is accepted while the listener is open; its TLS handshake and its
+    request come only once the stop has begun and no other connection is open. The worker
+    must wait for it, not exit under it."""
+    with serve(tmp_path, {"CASTSLICE_DRAIN_SECONDS": "0.3"}, workers=1) as served:
+        raw = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+        time.sleep(0.3)  # accepted by the worker, handshake not begun
+        served.process.send_signal(signal.SIGTERM)
+        time.sleep(0.6)  # the drain is over and the listener closed
+        client = GoLikeClient(served.port, served.client_context())
+        client.idle.append(served.client_context().wrap_socket(
+            raw, server_hostname="localhost"))
+        outcome = client.post(orjson.dumps(TRAINING["request"]))
+        assert served.process.wait(30) == 0
+    assert outcome == "answered"

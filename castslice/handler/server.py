@@ -17,11 +17,13 @@ import signal
 import socket
 import sys
 import time
+import weakref
 from typing import Any, ClassVar
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from uvicorn.config import Config as UvicornConfig
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import Server as UvicornServer
 from uvicorn_worker import UvicornWorker
 
@@ -44,6 +46,26 @@ HUNG_REQUEST_SECONDS = 5
 """After the drain, how long connections may take to finish before their requests are
 cancelled; with the capture flush (at most 10 s) a stop stays inside gunicorn's grace of
 drain + 20 s."""
+
+
+class TrackedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, known from the moment its connection is accepted.
+    With TLS, uvicorn hears of a connection only once its handshake is done; a stop that
+    waited for those alone exits under a client that finished its side of the handshake
+    and already sent its request (TLS 1.3 lets it), which then sees a reset: a lost POST."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        HANDSHAKING.add(self)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        HANDSHAKING.discard(self)
+        super().connection_made(transport)
+
+
+HANDSHAKING: "weakref.WeakSet[TrackedProtocol]" = weakref.WeakSet()
+"""Accepted connections whose TLS handshake has not finished; one whose handshake fails is
+dropped by its transport and leaves the set with it."""
 
 
 class DrainingServer(UvicornServer):
@@ -86,11 +108,12 @@ class DrainingServer(UvicornServer):
     async def _close_connections(self, deadline: float) -> None:
         """Every 50 ms, ask each connection to close once idle (one busy with a request
         closes after its answer). A connection that has not sent a request yet gets
-        LATE_GRACE_SECONDS to send it first: its client is likely writing it. One whose
+        LATE_GRACE_SECONDS to send it first: its client is likely writing it, and one still
+        in its TLS handshake is waited for until it becomes one of those. One whose
         socket holds unread bytes is a request arriving: closing it now would reset it
         unanswered, so it waits for the next sweep, by which time it is busy."""
         first_seen: dict[Any, float] = {}
-        while self.server_state.connections and time.monotonic() < deadline:
+        while (self.server_state.connections or HANDSHAKING) and time.monotonic() < deadline:
             now = time.monotonic()
             for connection in list(self.server_state.connections):
                 if _arriving(connection):
@@ -117,7 +140,7 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
     rewriting (one middleware less per request), and the drain above."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False,
+        "loop": "uvloop", "http": TrackedProtocol, "access_log": False, "server_header": False,
         "proxy_headers": False}  # CastSlice never reads the client's address
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
