@@ -124,13 +124,13 @@ def _rewrite(pod: dict[str, Any], policy: Policy, slices: int) -> _BackendRewrit
     if policy.backend == "mig":
         profile = profile_for(policy.mig_profiles, slices)
         target = policy.mig_resource(profile or policy.mig_profiles[-1])
-        held = resource_held(lambda name: name.startswith(policy.mig_resource_prefix))
+        held = resource_held(policy.mig_resource_prefix, prefix=True)
         return _BackendRewrite(rewrite_resources(pod, source, target, 1, held),
                                None if profile is None else lambda gpus: f"{target} x{gpus}",
                                compute(profile) if profile else slices)
     target = policy.target_resource
     return _BackendRewrite(
-        rewrite_resources(pod, source, target, slices, resource_held(target.__eq__)),
+        rewrite_resources(pod, source, target, slices, resource_held(target)),
         lambda gpus: f"{target} x{scaled(gpus, slices)}", slices)
 
 

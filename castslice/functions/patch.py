@@ -43,18 +43,11 @@ class Holding(NamedTuple):
     container: dict[str, Any]
     counts: tuple[tuple[str, int], ...]
     """(section, whole count) for each of limits and requests that holds the source."""
-
-    @property
-    def gpus(self) -> int:
-        return max(count for _, count in self.counts)
-
-    @property
-    def sidecar(self) -> bool:
-        return self.list_name == INIT and self.container.get("restartPolicy") == "Always"
-
-    @property
-    def resources_path(self) -> str:
-        return f"/spec/{self.list_name}/{self.position}/resources/"
+    gpus: int
+    """The largest of the counts: what the container asks for."""
+    sidecar: bool
+    resources_path: str
+    """/spec/<list>/<position>/resources/, the prefix of every op on this container."""
 
     def remove_source(self, source: str) -> list[PatchOp]:
         """The ops that take the source out of limits and requests."""
@@ -133,21 +126,30 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
                 if problem:
                     warnings.append(problem)
                 continue  # without a problem: a zero count, no GPU asked for
-            holdings.append(Holding(list_name, index, container, tuple(
-                (section, cast(int, count))  # no None past the check above
-                for (section, _), count in zip(holding, counts, strict=False))))
+            whole = cast(list[int], counts)  # no None past the check above
+            holdings.append(Holding(
+                list_name, index, container,
+                tuple(zip([section for section, _ in holding], whole, strict=False)),
+                max(whole), list_name == INIT and container.get("restartPolicy") == "Always",
+                f"/spec/{list_name}/{index}/resources/"))
     return Scan(tuple(holdings), tuple(warnings), already)
 
 
-def resource_held(owned: Callable[[str], bool]) -> Held:
-    """A Held for back-ends that write a resource name: the first owned name found."""
+def resource_held(name: str, prefix: bool = False) -> Held:
+    """A Held for back-ends that write a resource: `name` itself, or with `prefix` any
+    resource whose name starts with it (a MIG profile of any size)."""
     def held(resources: dict[str, Any]) -> tuple[str, str] | None:
         for section in SECTIONS:
             found = resources.get(section)
-            if isinstance(found, dict):
-                name = next((n for n in found if owned(n)), None)
-                if name is not None:
+            if not isinstance(found, dict):
+                continue
+            if not prefix:
+                if name in found:  # the hot path: one hash lookup
                     return name, section
+                continue
+            owned = next((key for key in found if key.startswith(name)), None)
+            if owned is not None:
+                return owned, section
         return None
     return held
 
@@ -158,11 +160,11 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu:
     and requests."""
     found = scan(pod, source, held)
     ops: list[PatchOp] = []
-    target_key = _key(target)
+    source_key, target_key = _key(source), _key(target)
     for holding in found.holdings:
         prefix = holding.resources_path
         for section, count in holding.counts:
-            ops += ({"op": "remove", "path": prefix + section + _key(source)},
+            ops += ({"op": "remove", "path": prefix + section + source_key},
                     {"op": "add", "path": prefix + section + target_key,
                      "value": str(scaled(count, per_gpu))})
     conversions = tuple(h.conversion(scaled(h.gpus, per_gpu)) for h in found.holdings)

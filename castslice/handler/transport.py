@@ -17,13 +17,14 @@ async def read_review(req: falcon.asgi.Request, max_bytes: int) -> AdmissionRevi
     if media_type != JSON:
         raise falcon.HTTPUnsupportedMediaType(
             description=f"Content-Type must be {JSON}, got {req.content_type or 'none'!r}")
-    if req.content_length is not None and req.content_length > max_bytes:
+    length = req.content_length
+    if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
-    body = bytearray()
-    async for chunk in req.stream:  # a chunked body has no length to check up front
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(max_bytes)
+    # With a Content-Length (the API server always sends one) Falcon's bounded stream
+    # reads exactly that many bytes in one call; iterating it chunk by chunk cost ~15 µs
+    # per admission served (bench/README.md). A chunked body has no length to check up
+    # front, so it is read chunk by chunk and cut at the limit.
+    body = await req.stream.read() if length is not None else await _bounded(req, max_bytes)
     if not body:
         raise falcon.HTTPBadRequest(description="empty body: expected an AdmissionReview")
     try:
@@ -32,6 +33,15 @@ async def read_review(req: falcon.asgi.Request, max_bytes: int) -> AdmissionRevi
         raise falcon.HTTPBadRequest(description=f"malformed JSON: {error}") from None
     except InvalidReview as error:
         raise falcon.HTTPBadRequest(description=str(error)) from None
+
+
+async def _bounded(req: falcon.asgi.Request, max_bytes: int) -> bytearray:
+    body = bytearray()
+    async for chunk in req.stream:
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return body
 
 
 def _too_large(max_bytes: int) -> falcon.HTTPContentTooLarge:
