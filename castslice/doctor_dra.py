@@ -21,6 +21,7 @@ from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
+from castslice.functions.text import text_or_empty
 from castslice.podlist import objects_of
 
 _GLOB = frozenset("*?[")
@@ -30,7 +31,8 @@ def diagnose_mig(documents: list[Any], policy: Policy) -> Diagnosis:
     result = Diagnosis()
     nodes = objects_of(documents, "Node")
     devices = mig_devices(objects_of(documents, "ResourceSlice"))
-    classes = {mapping(c.get("spec")).get("extendedResourceName"): metadata_of(c).get("name")
+    classes = {text_or_empty(mapping(c.get("spec")).get("extendedResourceName")):
+               text_or_empty(metadata_of(c).get("name"))
                for c in objects_of(documents, "DeviceClass")}
     if not nodes and not devices:
         result.problem("no Node or ResourceSlice objects in the input (kubectl get "
@@ -70,7 +72,8 @@ def mig_devices(slices: Iterable[dict[str, Any]]) -> Counter[str]:
     for item in slices:
         spec = mapping(item.get("spec"))
         driver = spec.get("driver")
-        for device in spec.get("devices") or ():
+        devices = spec.get("devices")
+        for device in devices if isinstance(devices, list) else ():
             device = mapping(device)
             attributes = mapping(mapping(device.get("basic", device)).get("attributes"))
             key = "profile" if driver == DRIVER else f"{DRIVER}/profile"
@@ -83,10 +86,11 @@ def mig_devices(slices: Iterable[dict[str, Any]]) -> Counter[str]:
 
 def diagnose_dra(documents: list[Any], policy: Policy) -> Diagnosis:
     result = Diagnosis()
-    templates = {(str(metadata_of(t).get("namespace")), metadata_of(t).get("name"))
+    templates = {(text_or_empty(metadata_of(t).get("namespace")),
+                  text_or_empty(metadata_of(t).get("name")))
                  for t in objects_of(documents, "ResourceClaimTemplate")}
     namespaces = sorted(opted_namespaces(documents, policy) | {
-        ns for ns, name in templates if str(name).startswith(policy.dra_template_prefix)})
+        ns for ns, name in templates if ns and name.startswith(policy.dra_template_prefix)})
     namespaces = [ns for ns in namespaces if ns not in policy.exclude_namespaces]
     if not namespaces:
         result.problem("no namespace to check: no opted-in Pod, no Namespace a rule matches, "
@@ -112,17 +116,17 @@ def opted_namespaces(documents: list[Any], policy: Policy) -> set[str]:
     found = set()
     for pod in objects_of(documents, "Pod"):
         metadata = metadata_of(pod)
-        namespace = str(metadata.get("namespace", "default"))
+        namespace = text_or_empty(metadata.get("namespace", "default"))
         rule = first_match(policy.rules, namespace, mapping(metadata.get("labels")))
         if resolve.opt_in(mapping(metadata.get("annotations")), rule)[0]:
             found.add(namespace)
     opting = [r for r in policy.rules if r.optimize]
     for item in objects_of(documents, "Namespace"):
-        name = str(metadata_of(item).get("name", ""))
+        name = text_or_empty(metadata_of(item).get("name"))
         if any(not r.namespaces or any(fnmatchcase(name, p) for p in r.namespaces)
                for r in opting):
             found.add(name)
-    return found | {p for r in opting for p in r.namespaces if not _GLOB & set(p)}
+    return (found | {p for r in opting for p in r.namespaces if not _GLOB & set(p)}) - {""}
 
 
 def _ranges(policy: Policy, counts: list[int]) -> str:

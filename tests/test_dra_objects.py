@@ -159,3 +159,24 @@ def test_doctor_passes_when_every_namespace_has_its_templates(tmp_path, capsys):
 def test_doctor_with_nothing_to_check_for_dra_says_so(tmp_path, capsys, items):
     code, out = doctor(tmp_path, items, DRA, capsys)
     assert code == 1 and "no namespace to check" in out
+
+
+JUNK = [None, 1, "x", [], {}, [1], {"a": 1}, [[1]], {"x": [1]}]
+
+
+@pytest.mark.parametrize("backend", ["mig", "dra"])
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_doctor_reads_lists_with_any_value_anywhere_without_failing(tmp_path, capsys, backend,
+                                                                    junk):
+    items = [{"kind": "ResourceSlice", "spec": {"driver": junk, "devices": junk}},
+             {"kind": "ResourceSlice", "spec": {"driver": "gpu.nvidia.com", "devices": [
+                 junk, {"attributes": junk}, {"attributes": {"profile": junk}}, {"basic": junk}]}},
+             {"kind": "DeviceClass", "metadata": {"name": junk},
+              "spec": {"extendedResourceName": junk}},
+             {"kind": "DeviceClass", "metadata": junk, "spec": junk},
+             {"kind": "ResourceClaimTemplate", "metadata": {"namespace": junk, "name": junk}},
+             {"kind": "Namespace", "metadata": {"name": junk}},
+             {"kind": "Pod", "metadata": {"namespace": junk, "annotations": junk}, "spec": junk},
+             {"kind": "Node", "metadata": {"name": junk}, "status": {"allocatable": junk}}, junk]
+    code, out = doctor(tmp_path, items, {"CASTSLICE_BACKEND": backend}, capsys)
+    assert code == 1 and "problem:" in out  # nothing usable in it: said, not a traceback

@@ -126,3 +126,25 @@ def test_replay_memory_stays_flat_from_2000_to_20000_captured_events(moto_s3):
         assert (result["events"], result["exit"]) == (events, 1)
         peaks.append(result["peak_rss_mib"])
     assert peaks[1] - peaks[0] < 6, peaks  # one batch in memory at a time, not the capture
+
+
+@pytest.mark.parametrize("lines", [
+    [b'{"configuration": ["not", "a", "map"]}'],
+    [b'{"configuration": {"CASTSLICE_MAX_SLICES": 8}}'],
+    [b'{"configuration": {}}', b'[1, 2]'],
+    [b'{"configuration": {}}', b'{"uid": "u", "request": {"request": {}}}'],
+    [b'{"configuration": {"CASTSLICE_BACKEND": "gpu"}}',
+     b'{"uid": "u", "request": {}, "response": {"response": {}}}'],
+], ids=["configuration-list", "configuration-int", "not-an-object", "no-response",
+        "refused-configuration"])
+@pytest.mark.parametrize("extra", [[], ["--current-env"], ["--env-file", "PROPOSED"]])
+def test_a_malformed_capture_is_one_line_of_error(tmp_path, capsys, lines, extra):
+    from castslice.capture.store import FileStore
+
+    FileStore(tmp_path / "captured").write([line + b"\n" for line in lines])
+    proposed = tmp_path / "proposed.env"
+    proposed.write_text(PROPOSED)
+    args = [str(proposed) if a == "PROPOSED" else a for a in extra]
+    assert main(["replay", f"file://{tmp_path / 'captured'}", *args], {}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("castslice: file://") and err.count("\n") == 1, err

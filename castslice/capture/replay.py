@@ -26,14 +26,30 @@ class Captured(NamedTuple):
 
 
 def captured(store: Store, since: date | None, until: date | None) -> Iterator[Captured]:
-    """Every captured event with its batch's configuration, one batch in memory at a time."""
+    """Every captured event with its batch's configuration, one batch in memory at a time;
+    ValueError names the batch of a line that is neither."""
     for key in store.keys(since, until):
         configuration = None
         for record in decode(store.read(key)):
-            if CONFIGURATION in record:
-                configuration = record[CONFIGURATION]
-            else:
+            if isinstance(record, dict) and CONFIGURATION in record:
+                configuration = _configuration(record[CONFIGURATION], key)
+            elif _is_event(record):
                 yield Captured(record, configuration)
+            else:
+                raise ValueError(f"{key}: a line is neither a configuration nor an event")
+
+
+def _configuration(value: object, key: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{key}: the batch's configuration is not a map of variables")
+    return value
+
+
+def _is_event(record: object) -> bool:
+    return isinstance(record, dict) and isinstance(record.get("request"), dict) and (
+        isinstance(record.get("response"), dict)
+        and isinstance(record["response"].get("response"), dict))
 
 
 class RecordedPolicies:

@@ -129,8 +129,9 @@ def replay_captured(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             progress.tick()
             if kind and counts.total() - counts[None] <= args.limit:
                 progress.clear()
-                print(f"# {kind}: {event.record['namespace']} uid {event.record['uid']}")
-                print(events.diff(event.record["uid"], events.readable(before),
+                uid = str(event.record.get("uid"))
+                print(f"# {kind}: {event.record.get('namespace')} uid {uid}")
+                print(events.diff(uid, events.readable(before),
                                   events.readable(after)))
     progress.clear()
     print(captured.summary(counts))
@@ -208,8 +209,9 @@ class _Progress:
 def new_event(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.capture import replay as captured
 
-    record = next((e.record for e in captured.captured(_store(args.source), None, None)
-                   if e.record["uid"] == args.uid), None)
+    with _reading(args.source):
+        record = next((e.record for e in captured.captured(_store(args.source), None, None)
+                       if e.record.get("uid") == args.uid), None)
     if record is None:
         raise Failure(f"no captured admission with uid {args.uid} in {args.source}")
     request = record["request"]
@@ -219,7 +221,7 @@ def new_event(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     path = Path(args.dir) / f"{args.name}.json"
     if path.exists():
         raise Failure(f"{path} exists; choose another --name")
-    case = events.Case(path, f"Captured {record['captured_at']} in {record['namespace']} "
+    case = events.Case(path, f"Captured {record.get('captured_at')} in {record.get('namespace')} "
                        f"(CastSlice {record.get('version')}).", {}, request, {})
     answer = events.answer(case, {})
     events.write(case, answer)
