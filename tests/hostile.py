@@ -14,6 +14,7 @@ import jsonpatch
 import orjson
 
 from castslice.functions.patch import CONTAINER_LISTS
+from castslice.handler.view import decode_view
 
 ROOT = Path(__file__).parent.parent
 SOURCE = "nvidia.com/gpu"
@@ -76,6 +77,18 @@ def hostile_body(rng: random.Random) -> bytes:
     return body
 
 
+def read_back(body: bytes) -> Any:
+    """The request as the server read it: all of it, or where orjson refuses the JSON
+    (nesting past 255, a number past a double, in a field the decision never reads) the
+    fields the server's view decoded."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        view = decode_view(body)
+        assert view is not None, "answered, yet neither parse reads the body"
+        return view
+
+
 def check_answer(body: bytes, status: int, payload: bytes, target: str) -> str:
     """What kind of answer this is; raises AssertionError when an invariant fails."""
     assert status < 500, (status, payload[:300])
@@ -83,7 +96,7 @@ def check_answer(body: bytes, status: int, payload: bytes, target: str) -> str:
         assert status in (400, 413, 415), status
         assert orjson.loads(payload)["title"]
         return f"http-{status}"
-    request = orjson.loads(body)["request"]
+    request = read_back(body)["request"]
     answer = orjson.loads(payload)
     assert answer["kind"] == "AdmissionReview"
     response = answer["response"]

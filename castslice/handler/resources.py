@@ -28,7 +28,7 @@ class Mutate:
         self.decisions = DecisionLog(config.log_level)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        review = await read_review(req, self.max_body_bytes)
+        review = await read_review(req, self.max_body_bytes, full=self.recorder is not None)
         started = perf_counter()
         admission = admit(review, self.policy)
         resp.data = orjson.dumps(admission.response)

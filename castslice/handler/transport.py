@@ -6,13 +6,16 @@ import orjson
 
 from castslice.functions.admit import InvalidReview, check_review
 from castslice.functions.reviews import AdmissionReview
+from castslice.handler.view import decode_view
 
 JSON = "application/json"
 
 
-async def read_review(req: falcon.asgi.Request, max_bytes: int) -> AdmissionReview:
+async def read_review(req: falcon.asgi.Request, max_bytes: int,
+                      full: bool = False) -> AdmissionReview:
     """The request's AdmissionReview, checked once, here; or an HTTPError whose JSON body
-    says what is wrong."""
+    says what is wrong. Only the fields the decision reads are decoded (view.py), unless
+    `full` (a capture records the whole review) or the view cannot hold the body."""
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != JSON:
         raise falcon.HTTPUnsupportedMediaType(
@@ -28,7 +31,8 @@ async def read_review(req: falcon.asgi.Request, max_bytes: int) -> AdmissionRevi
     if not body:
         raise falcon.HTTPBadRequest(description="empty body: expected an AdmissionReview")
     try:
-        return check_review(orjson.loads(body))
+        view = None if full else decode_view(body)
+        return check_review(orjson.loads(body) if view is None else view)
     except orjson.JSONDecodeError as error:
         raise falcon.HTTPBadRequest(description=f"malformed JSON: {error}") from None
     except InvalidReview as error:
