@@ -11,8 +11,16 @@ from collections.abc import Iterator, Mapping
 from itertools import count
 from typing import Any
 
-from castslice.functions.patch import EPHEMERAL, INIT, REGULAR, Held, Holding, Rewrite, scan
-from castslice.functions.requests import scheduled
+from castslice.functions.patch import (
+    EPHEMERAL,
+    INIT,
+    REGULAR,
+    Held,
+    Holding,
+    Rewrite,
+    scan,
+    scheduled_gpus,
+)
 from castslice.functions.reviews import PatchOp, mapping
 from castslice.functions.text import short, show, text_or_empty
 
@@ -38,8 +46,7 @@ def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
             warnings.append(problem)
         else:
             holdings.append(holding)
-    wanted = scheduled([(h.gpus, h.sidecar) for h in holdings if h.list_name == INIT],
-                       [h.gpus for h in holdings if h.list_name == REGULAR])
+    wanted = scheduled_gpus(holdings)
     if wanted > MAX_CLAIMS:
         warnings.append(short(f"{wanted} GPUs would need more than {MAX_CLAIMS} claims; Pod "
                               "left unchanged"))

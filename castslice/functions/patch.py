@@ -5,7 +5,7 @@ Every op is computed from the object as received, never from a re-serialized mod
 with failurePolicy Ignore.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
@@ -78,8 +78,14 @@ class Rewrite(NamedTuple):
 
     def scheduled_gpus(self) -> int:
         """Whole GPUs the scheduler would have reserved for the converted containers."""
-        init = [(c.gpus, c.sidecar) for c in self.conversions if c.list_name == INIT]
-        return scheduled(init, [c.gpus for c in self.conversions if c.list_name == REGULAR])
+        return scheduled_gpus(self.conversions)
+
+
+def scheduled_gpus(containers: Sequence[Conversion | Holding]) -> int:
+    """Whole GPUs the scheduler reserves for these containers (requests.scheduled), from
+    each one's list, count and sidecar flag."""
+    init = [(c.gpus, c.sidecar) for c in containers if c.list_name == INIT]
+    return scheduled(init, [c.gpus for c in containers if c.list_name == REGULAR])
 
 
 Held = Callable[[dict[str, Any]], tuple[str, str] | None]
