@@ -78,8 +78,6 @@ _DECODER = msgspec.json.Decoder(_Review)
 def decode_view(body: bytes | bytearray) -> dict[str, Any] | None:
     """The review's decision fields as plain dicts and lists, or None when the body is
     not one the view can hold (then the caller parses all of it)."""
-    if b"\\ud" in body or b"\\uD" in body:
-        return None  # an escaped surrogate: orjson refuses a lone one, msgspec keeps it
     try:
         body.decode()  # msgspec skips a field without checking its text; orjson would refuse
         view: dict[str, Any] = msgspec.to_builtins(_DECODER.decode(body))
