@@ -61,8 +61,7 @@ def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
         ops += ([{"op": "add", "path": "/spec/resourceClaims/-", "value": e} for e in entries]
                 if "resourceClaims" in spec else
                 [{"op": "add", "path": "/spec/resourceClaims", "value": entries}])
-    conversions = tuple(h.conversion(len(names[h[:2]])) for h in holdings)
-    return Rewrite(tuple(ops), conversions, tuple(warnings), found.already_sliced)
+    return Rewrite(tuple(ops), tuple(holdings), tuple(warnings), found.already_sliced)
 
 
 def _assign(holdings: list[Holding],

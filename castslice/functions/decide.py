@@ -11,7 +11,6 @@ from castslice.functions import resolve
 from castslice.functions.claims import rewrite_claims
 from castslice.functions.mig import compute, profile_for
 from castslice.functions.patch import (
-    Conversion,
     Rewrite,
     annotate,
     resource_held,
@@ -42,7 +41,6 @@ class Decision(NamedTuple):
     patch: tuple[PatchOp, ...] = ()
     warnings: tuple[AdmissionWarning, ...] = ()
     slices: int | None = None
-    conversions: tuple[Conversion, ...] = ()
     gpus: int = 0
     """Whole GPUs the scheduler would have reserved for the converted containers."""
     message: str = ""
@@ -101,7 +99,7 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
                f"by {choice.by}; opted in by {by})")
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                    granted, rewrite.conversions, gpus, message)
+                    granted, gpus, message)
 
 
 class _BackendRewrite(NamedTuple):

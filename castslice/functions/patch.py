@@ -13,26 +13,11 @@ from castslice.functions.annotations import SLICED
 from castslice.functions.quantity import parse_quantity, scaled, whole_count
 from castslice.functions.requests import scheduled
 from castslice.functions.reviews import PatchOp
-from castslice.functions.text import short, show, text_or_empty
+from castslice.functions.text import short, show
 
 INIT, REGULAR, EPHEMERAL = "initContainers", "containers", "ephemeralContainers"
 CONTAINER_LISTS = (INIT, REGULAR, EPHEMERAL)
 SECTIONS = ("limits", "requests")
-
-
-class Conversion(NamedTuple):
-    """One container converted: the facts logs, metrics and reports read (never the
-    castops.io/sliced text, which is for people)."""
-
-    list_name: str
-    position: int
-    name: str
-    gpus: int
-    """Whole GPUs the container asked for (limits and requests hold the same count)."""
-    granted: int
-    """What it holds instead: target units (gpus x slices), MIG devices, or claims."""
-    sidecar: bool
-    """An init container with restartPolicy Always: it runs beside the regular ones."""
 
 
 class Holding(NamedTuple):
@@ -54,10 +39,6 @@ class Holding(NamedTuple):
         return [{"op": "remove", "path": self.resources_path + section + _key(source)}
                 for section, _ in self.counts]
 
-    def conversion(self, granted: int) -> Conversion:
-        return Conversion(self.list_name, self.position, text_or_empty(self.container.get("name")),
-                          self.gpus, granted, self.sidecar)
-
 
 class Scan(NamedTuple):
     """The containers to convert, why others were left alone, and whether some container
@@ -69,19 +50,19 @@ class Scan(NamedTuple):
 
 
 class Rewrite(NamedTuple):
-    """The ops for one Pod, what they convert, and why anything was left alone."""
+    """The ops for one Pod, the containers they convert, and why anything was left alone."""
 
     ops: tuple[PatchOp, ...]
-    conversions: tuple[Conversion, ...]
+    converted: tuple[Holding, ...]
     warnings: tuple[str, ...]
     already_sliced: bool
 
     def scheduled_gpus(self) -> int:
         """Whole GPUs the scheduler would have reserved for the converted containers."""
-        return scheduled_gpus(self.conversions)
+        return scheduled_gpus(self.converted)
 
 
-def scheduled_gpus(containers: Sequence[Conversion | Holding]) -> int:
+def scheduled_gpus(containers: Sequence[Holding]) -> int:
     """Whole GPUs the scheduler reserves for these containers (requests.scheduled), from
     each one's list, count and sidecar flag."""
     init = [(c.gpus, c.sidecar) for c in containers if c.list_name == INIT]
@@ -114,19 +95,27 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
     warnings: list[str] = []
     already = False
     spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return Scan((), (), False)
     for list_name in CONTAINER_LISTS:
-        containers = spec.get(list_name) if isinstance(spec, dict) else None
-        for index, container in enumerate(containers if isinstance(containers, list) else ()):
+        containers = spec.get(list_name)
+        if not isinstance(containers, list):
+            continue
+        for index, container in enumerate(containers):
             resources = container.get("resources") if isinstance(container, dict) else None
             if not isinstance(resources, dict):
                 continue
-            holding = [(section, found) for section in SECTIONS
-                       if isinstance(found := resources.get(section), dict) and source in found]
             has = held(resources)
+            holding: list[tuple[str, dict[str, Any]]] = []
+            counts: list[int | None] = []
+            for section in SECTIONS:
+                found = resources.get(section)
+                if isinstance(found, dict) and source in found:
+                    holding.append((section, found))
+                    counts.append(whole_count(found[source]))
             if not holding:
                 already = already or has is not None
                 continue
-            counts = [whole_count(found[source]) for _, found in holding]
             if has is not None or None in counts:
                 problem = _problem(container, holding, counts, source, has)
                 if problem:
@@ -173,8 +162,7 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu:
             ops += ({"op": "remove", "path": prefix + section + source_key},
                     {"op": "add", "path": prefix + section + target_key,
                      "value": str(scaled(count, per_gpu))})
-    conversions = tuple(h.conversion(scaled(h.gpus, per_gpu)) for h in found.holdings)
-    return Rewrite(tuple(ops), conversions, found.warnings, found.already_sliced)
+    return Rewrite(tuple(ops), found.holdings, found.warnings, found.already_sliced)
 
 
 def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
