@@ -1,9 +1,16 @@
 """The Falcon app in-process: routes, readiness, and the answer when the decision fails."""
 
+import asyncio
+import contextlib
 import dataclasses
+import itertools
+import os
+import select
 
 import orjson
 from falcon import testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from castslice.config import Config
 from castslice.functions.policy import Policy
@@ -84,8 +91,13 @@ def test_decision_log_line_names_uid_latency_outcome_and_warning_kinds(tmp_path)
     review = pod_review({"castops.io/optimize": "true", "castops.io/slice-ratio": "x"})
     admission = admit(check_review(review), Policy())
     path = tmp_path / "log"
-    with path.open("wb") as out:
-        DecisionLog("info", out.fileno()).write(decision_fields(review, admission, 0.0012))
+
+    async def one_line() -> None:
+        with path.open("wb") as out:
+            DecisionLog("info", out.fileno()).write(decision_fields(review, admission, 0.0012))
+            await asyncio.sleep(0)  # the line goes out at the end of the loop's iteration
+
+    asyncio.run(one_line())
     line = orjson.loads(path.read_bytes())
     assert line["uid"] == review["request"]["uid"] and line["latency_ms"] == 1.2
     assert (line["outcome"], line["reason"], line["slices"], line["gpus"]) == (
@@ -103,3 +115,48 @@ def test_warnings_are_counted_by_the_annotation_they_name():
     text = metrics.render().decode()
     assert 'castslice_warnings_total{kind="optimize-value"} 1.0' in text
     assert 'castslice_warnings_total{kind="slice-ratio"} 1.0' in text
+
+
+def test_decision_lines_of_one_loop_iteration_go_out_in_one_write():
+    from castslice.handler.logs import DecisionLog
+
+    async def three_lines(read: int, write: int) -> list[bytes]:
+        log = DecisionLog("info", write)
+        for uid in ("a", "b", "c"):
+            log.write({"uid": uid})
+        os.set_blocking(read, False)
+        with contextlib.suppress(BlockingIOError):
+            os.read(read, 65536)
+            raise AssertionError("a line went out before the iteration ended")
+        await asyncio.sleep(0)
+        return os.read(read, 65536).splitlines()
+
+    read, write = os.pipe()
+    lines = asyncio.run(three_lines(read, write))
+    assert [orjson.loads(line)["uid"] for line in lines] == ["a", "b", "c"]
+
+
+@given(st.lists(st.binary(min_size=0, max_size=6000).map(lambda b: b + b"\n"), max_size=40))
+def test_decision_lines_are_chunked_whole_and_within_pipe_buf(lines):
+    from castslice.handler.logs import pipe_chunks
+
+    chunks = list(pipe_chunks(lines))
+    assert b"".join(chunks) == b"".join(lines)
+    for chunk in chunks:
+        assert len(chunk) <= select.PIPE_BUF or chunk in lines  # a long line alone
+    ends = set(itertools.accumulate(len(line) for line in lines))
+    assert set(itertools.accumulate(len(chunk) for chunk in chunks)) <= ends  # lines whole
+
+
+def test_a_failed_decision_log_write_is_counted_and_the_answer_still_sent():
+    metrics = Metrics(Config())
+    app = create_app(Config(), metrics=metrics)
+    read, write = os.pipe()
+    os.close(read)  # writing now fails with EPIPE
+    mutate = app._router.find("/mutate")[0]
+    mutate.decisions.fd = write
+    review = pod_review({"castops.io/optimize": "true"})
+    result = testing.TestClient(app).simulate_post("/mutate", body=orjson.dumps(review),
+                                                   headers=JSON)
+    assert result.status_code == 200 and result.json["response"]["patch"]
+    assert 'castslice_observe_failed_total 1.0' in metrics.render().decode()

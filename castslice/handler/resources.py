@@ -25,7 +25,7 @@ class Mutate:
         self.policy, self.max_body_bytes = config.policy, config.max_body_bytes
         self.metrics, self.logger = metrics, logger
         self.lifecycle, self.recorder = lifecycle, recorder
-        self.decisions = DecisionLog(config.log_level)
+        self.decisions = DecisionLog(config.log_level, failed=self._log_failed)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         review = await read_review(req, self.max_body_bytes, full=self.recorder is not None)
@@ -57,6 +57,11 @@ class Mutate:
             self.metrics.add(("observe_failed",))
             self.logger.exception("logging, counting or capturing an admission failed",
                                   extra={"decision": {"uid": bounded(request["uid"])}})
+
+
+    def _log_failed(self, error: OSError) -> None:
+        self.metrics.add(("observe_failed",))
+        self.logger.error("writing decision lines failed", exc_info=error)
 
 
 class Health:
