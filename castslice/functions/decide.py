@@ -84,9 +84,12 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     if invalid and policy.on_invalid == "deny":
         return Decision("denied", "invalid-annotation", warnings=warnings,
                         message="; ".join(i.denial() for i in invalid))
-    warnings += tuple(AdmissionWarning(i.annotation.split("/")[-1], i.warning()) for i in invalid)
+    if invalid:
+        warnings += tuple(AdmissionWarning(i.annotation.split("/")[-1], i.warning())
+                          for i in invalid)
     rewrite, becomes, granted = _rewrite(pod, policy, choice.value)
-    warnings += tuple(AdmissionWarning("left-unchanged", w) for w in rewrite.warnings)
+    if rewrite.warnings:
+        warnings += tuple(AdmissionWarning("left-unchanged", w) for w in rewrite.warnings)
     if not rewrite.ops:
         reason = "already-sliced" if rewrite.already_sliced else "no-gpu"
         return Decision("passed", reason, warnings=warnings, slices=choice.value)

@@ -106,33 +106,35 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
             if not isinstance(resources, dict):
                 continue
             has = held(resources)
-            holding: list[tuple[str, dict[str, Any]]] = []
-            counts: list[int | None] = []
+            counts: list[tuple[str, int | None]] = []
+            gpus, broken = 0, False
             for section in SECTIONS:
                 found = resources.get(section)
                 if isinstance(found, dict) and source in found:
-                    holding.append((section, found))
-                    counts.append(whole_count(found[source]))
-            if not holding:
+                    count = whole_count(found[source])
+                    counts.append((section, count))
+                    broken = broken or count is None
+                    gpus = max(gpus, count or 0)
+            if not counts:
                 already = already or has is not None
                 continue
-            if has is not None or None in counts:
-                problem = _problem(container, holding, counts, source, has)
+            if has is not None or broken:
+                problem = _problem(container, resources, counts, source, has)
                 if problem:
                     warnings.append(problem)
                 continue  # without a problem: a zero count, no GPU asked for
-            whole = cast(list[int], counts)  # no None past the check above
             holdings.append(Holding(
-                list_name, index, container,
-                tuple(zip([section for section, _ in holding], whole, strict=False)),
-                max(whole), list_name == INIT and container.get("restartPolicy") == "Always",
+                list_name, index, container, cast(tuple[tuple[str, int], ...], tuple(counts)),
+                gpus, list_name == INIT and container.get("restartPolicy") == "Always",
                 f"/spec/{list_name}/{index}/resources/"))
     return Scan(tuple(holdings), tuple(warnings), already)
 
 
+@lru_cache(maxsize=16)
 def resource_held(name: str, prefix: bool = False) -> Held:
     """A Held for back-ends that write a resource: `name` itself, or with `prefix` any
-    resource whose name starts with it (a MIG profile of any size)."""
+    resource whose name starts with it (a MIG profile of any size); one per name and
+    process, as the names come from the config."""
     def held(resources: dict[str, Any]) -> tuple[str, str] | None:
         for section in SECTIONS:
             found = resources.get(section)
@@ -165,6 +167,9 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu:
     return Rewrite(tuple(ops), found.holdings, found.warnings, found.already_sliced)
 
 
+_SLICED_PATH = pointer("metadata", "annotations", SLICED)
+
+
 def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
     """The op that records `text` under castops.io/sliced, creating annotations if absent."""
     metadata = pod.get("metadata")
@@ -172,20 +177,20 @@ def annotate(pod: Mapping[str, Any], text: str) -> PatchOp:
         return {"op": "add", "path": "/metadata", "value": {"annotations": {SLICED: text}}}
     if not isinstance(metadata.get("annotations"), dict):
         return {"op": "add", "path": "/metadata/annotations", "value": {SLICED: text}}
-    return {"op": "add", "path": pointer("metadata", "annotations", SLICED), "value": text}
+    return {"op": "add", "path": _SLICED_PATH, "value": text}
 
 
-def _problem(container: dict[str, Any], holding: list[tuple[str, dict[str, Any]]],
-             counts: list[int | None], source: str,
+def _problem(container: dict[str, Any], resources: dict[str, Any],
+             counts: list[tuple[str, int | None]], source: str,
              has: tuple[str, str] | None) -> str | None:
     """Why a container holding `source` is left unchanged; None for a plain zero count."""
     if has is not None:
         name, section = has
-        where = section if any(s == section for s, _ in holding) else "its resources"
+        where = section if any(s == section for s, _ in counts) else "its resources"
         return short(f"container {show(container.get('name'), 40)} has both {source} and "
                      f"{name} in {where}; left unchanged")
-    for (section, resources), count in zip(holding, counts, strict=True):
-        value = resources[source]
+    for section, count in counts:
+        value = resources[section][source]
         if count is None and parse_quantity(value) != 0:
             return short(f"container {show(container.get('name'), 40)} {section} "
                          f"{source}={show(value)} is not a whole number; left unchanged")

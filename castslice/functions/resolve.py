@@ -55,27 +55,30 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
            policy: Policy) -> tuple[Choice, tuple[Invalid, ...]]:
     """slice-ratio annotation > workload-type annotation > rule > CASTSLICE_DEFAULT_SLICES."""
     invalid: list[Invalid] = []
-    found: list[Choice] = []
+    choice: Choice | None = None
     if SLICE_RATIO in annotations:
         ratio = annotations[SLICE_RATIO]
         if isinstance(ratio, str) and ratio.isascii() and ratio.isdigit() and (
             1 <= int(ratio) <= policy.max_slices
         ) and not ratio.startswith("0"):
-            found.append(Choice(int(ratio), f"{SLICE_RATIO}={ratio}"))
+            choice = Choice(int(ratio), f"{SLICE_RATIO}={ratio}")
         else:
             invalid.append(Invalid(SLICE_RATIO, ratio,
                                    f"use a whole number from 1 to {policy.max_slices}"))
     if WORKLOAD_TYPE in annotations:
         kind = annotations[WORKLOAD_TYPE]
-        if isinstance(kind, str) and kind in policy.presets:
-            found.append(Choice(policy.presets[kind], f"{WORKLOAD_TYPE}={kind}"))
-        else:
+        if not isinstance(kind, str) or kind not in policy.presets:
             invalid.append(Invalid(WORKLOAD_TYPE, kind,
                                    f"use one of {', '.join(policy.presets)}"))
+        elif choice is None:
+            choice = Choice(policy.presets[kind], f"{WORKLOAD_TYPE}={kind}")
+    return choice or _rule_or_default(rule, policy), tuple(invalid)
+
+
+def _rule_or_default(rule: Rule | None, policy: Policy) -> Choice:
     if rule is not None and rule.slice_ratio is not None:
-        found.append(Choice(rule.slice_ratio, f"rule {rule.name}"))
-    elif rule is not None and rule.workload_type is not None:
-        found.append(Choice(policy.presets[rule.workload_type],
-                            f"rule {rule.name} ({rule.workload_type})"))
-    found.append(Choice(policy.default_slices, "default"))
-    return found[0], tuple(invalid)
+        return Choice(rule.slice_ratio, f"rule {rule.name}")
+    if rule is not None and rule.workload_type is not None:
+        return Choice(policy.presets[rule.workload_type],
+                      f"rule {rule.name} ({rule.workload_type})")
+    return Choice(policy.default_slices, "default")

@@ -69,7 +69,10 @@ class Rule:
 
 def first_match(rules: Sequence[Rule], namespace: str, labels: Mapping[str, str]) -> Rule | None:
     """The first rule that matches: order in CASTSLICE_RULES is priority."""
-    return next((rule for rule in rules if rule.matches(namespace, labels)), None)
+    for rule in rules:
+        if rule.matches(namespace, labels):
+            return rule
+    return None
 
 
 def parse_rules(text: str, presets: Mapping[str, int], max_slices: int) -> tuple[Rule, ...]:

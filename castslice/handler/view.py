@@ -10,9 +10,9 @@ as on the whole review (a test compares both for every golden event and for host
 bodies). Every field is typed as the API server sends it (strings, maps of strings, a
 boolean): anything else, a field of another type anywhere on the way, is decoded by the
 full parse instead, which checks it field by field as before, so odd values are judged by
-one code path only. A capture needs the whole review, so capture reads the full parse. The shapes are
-TypedDicts, so msgspec builds the plain dicts the core reads directly (Structs and a
-`to_builtins` after them cost ~2 µs more).
+one code path only. A capture needs the whole review, so capture reads the full parse.
+The shapes are TypedDicts, so msgspec builds the plain dicts the core reads directly
+(Structs and a `to_builtins` after them cost ~2 µs more).
 """
 
 from typing import Any, TypedDict
