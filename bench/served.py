@@ -70,9 +70,19 @@ def castslice_at(revision: str, directory: Path) -> Any:
     subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--force",
                     str(directory), revision], check=True, capture_output=True)
 
+    # -P: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH;
+    # run from the repository, the revision's row served the current code (it did in
+    # 0.4.0's figures), so the import is checked before any round
+    imported = subprocess.run(
+        [sys.executable, "-P", "-c", "import castslice; print(castslice.__file__)"],
+        env=castslice_env(PYTHONPATH=str(directory)), capture_output=True, text=True,
+        check=True).stdout.strip()
+    if not imported.startswith(str(directory)):
+        raise RuntimeError(f"CastSlice at {revision} would import {imported}")
+
     def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
         command, env = castslice_command(tmp, port)
-        return command, env | {"PYTHONPATH": str(directory)}
+        return [command[0], "-P", *command[1:]], env | {"PYTHONPATH": str(directory)}
     return make
 
 
