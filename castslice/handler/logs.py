@@ -64,7 +64,7 @@ class DecisionLog:
         """Queue one line; the first of an iteration schedules the flush."""
         if not self.pending:
             asyncio.get_running_loop().call_soon(self.flush)
-        line = {"time": round(time.time(), 3), "level": "info", "msg": "admission", **fields}
+        line = {"time": _millis(time.time()), "level": "info", "msg": "admission", **fields}
         self.pending.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
     def flush(self) -> None:
@@ -75,6 +75,11 @@ class DecisionLog:
         except OSError as error:
             if self.failed:
                 self.failed(error)
+
+
+def _millis(value: float) -> float:
+    """`value` to three decimals: round(value, 3) formats digits and costs ~0.3 µs."""
+    return round(value * 1000) / 1000
 
 
 def pipe_chunks(lines: list[bytes]) -> Iterator[bytes]:
@@ -116,7 +121,7 @@ def decision_fields(review: AdmissionReview, admission: Admission,
                         or metadata.get("generateName")),
         "operation": bounded(request.get("operation")),
         "dry_run": dry_run(request),
-        "latency_ms": round(seconds * 1000, 3),
+        "latency_ms": _millis(seconds * 1000),
         "outcome": decision.outcome,
         "reason": decision.reason,
         "slices": decision.slices,
