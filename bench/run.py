@@ -27,8 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="a quick run, for CI")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--compare", metavar="REV", help="also serve CastSlice as of this git "
-                        "revision in the same interleaved rounds (before/after pairs)")
+    parser.add_argument("--compare", metavar="REV", action="append", default=[],
+                        help="also serve CastSlice as of this git revision in the same "
+                        "interleaved rounds (before/after pairs); may be repeated")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, 1 short)")
     args = parser.parse_args()
     seconds = 1.0 if args.short else 5.0
@@ -69,9 +70,13 @@ def layer_table(result: dict[str, Any]) -> str:
         closed, fast = figures["closed_8_conns"], figures.get("open_1000_per_s", {})
         errors = closed["errors"] + fast.get("errors", 0) + fast.get("timeouts", 0)
         lines.append(f"  {name:16} {closed['req_per_s']:>8.0f} "
-                     f"{closed['server_cpu_us_per_req']:>11} {fast.get('p99_ms', '-'):>12} "
-                     f"{errors:>7} {closed.get('client_cpu_us_per_req', '-'):>19}")
+                     f"{closed['server_cpu_us_per_req']:>11.1f} {_figure(fast, 'p99_ms', 2):>12} "
+                     f"{errors:>7.0f} {_figure(closed, 'client_cpu_us_per_req', 1):>19}")
     return "\n".join(lines)
+
+
+def _figure(figures: dict[str, Any], key: str, digits: int) -> str:
+    return f"{figures[key]:.{digits}f}" if key in figures else "-"
 
 
 def go_ratios(result: dict[str, Any], rounds: dict[str, list[dict[str, Any]]]) -> str:
@@ -95,11 +100,11 @@ def print_served(name: str, figures: dict[str, Any]) -> None:
           f"{figures['rss_mib_per_worker_after']} MiB after load")
     for key, value in figures.items():
         if key.startswith(("open_", "closed_")):
-            print(f"  {key:16} {value['req_per_s']:.0f} req/s, p50 {value['p50_ms']} ms, "
-                  f"p99 {value['p99_ms']} ms, p99.9 {value['p999_ms']} ms, ok {value['ok']}, "
-                  f"errors {value['errors']}, timeouts {value['timeouts']}, connections "
-                  f"{value['connections']}" + (
-                      f", load generator CPU {value['client_cpu_us_per_req']} µs/req "
+            print(f"  {key:16} {value['req_per_s']:.0f} req/s, p50 {value['p50_ms']:.2f} ms, "
+                  f"p99 {value['p99_ms']:.2f} ms, p99.9 {value['p999_ms']:.2f} ms, "
+                  f"ok {value['ok']:.0f}, errors {value['errors']:.0f}, timeouts "
+                  f"{value['timeouts']:.0f}, connections {value['connections']:.0f}" + (
+                      f", load generator CPU {value['client_cpu_us_per_req']:.1f} µs/req "
                       f"({value['client_cpu_share']:.0%} of its core)"
                       if "client_cpu_us_per_req" in value else ""))
 

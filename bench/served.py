@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,12 +188,12 @@ def cold_starts(port: int, count: int) -> list[int]:
 
 
 def run(seconds: float, rates: list[int], port: int, rounds: int,
-        compare: str | None = None) -> dict[str, Any]:
+        compare: Sequence[str] = ()) -> dict[str, Any]:
     """Each server's figures: `rounds` interleaved rounds (bare ASGI, minimal Falcon,
     CastSlice, Go, then again), so a machine that speeds up or slows down during the run
-    moves them all; each figure is the median over the rounds. With `compare` (a git
-    revision), CastSlice as of that revision is measured in the same rounds: before/after
-    pairs for a change."""
+    moves them all; each figure is the median over the rounds. With `compare` (git
+    revisions), CastSlice as of each revision is measured in the same rounds: before/after
+    pairs for a change, or a ladder of changes."""
     pin = len(os.sched_getaffinity(0)) >= 2
     if pin:
         os.sched_setaffinity(0, {1})
@@ -201,8 +202,8 @@ def run(seconds: float, rates: list[int], port: int, rounds: int,
         servers = {"bare ASGI": layer_command("bare"),
                    "minimal Falcon": layer_command("minimal_falcon"),
                    "castslice": castslice_command}
-        if compare:
-            servers[f"castslice@{compare}"] = castslice_at(compare, Path(build) / "before")
+        for index, revision in enumerate(compare):
+            servers[f"castslice@{revision}"] = castslice_at(revision, Path(build) / f"at-{index}")
         if "gopeer" in binaries:
             servers["go"] = go_command(binaries["gopeer"])
         measured: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
