@@ -160,3 +160,13 @@ def test_a_failed_decision_log_write_is_counted_and_the_answer_still_sent():
                                                    headers=JSON)
     assert result.status_code == 200 and result.json["response"]["patch"]
     assert 'castslice_observe_failed_total 1.0' in metrics.render().decode()
+
+
+def test_the_answer_is_json_and_the_body_size_is_counted():
+    metrics = Metrics(Config())
+    client = testing.TestClient(create_app(Config(), metrics=metrics))
+    body = orjson.dumps(pod_review({"castops.io/optimize": "true"}))
+    result = client.simulate_post("/mutate", body=body, headers={
+        "Content-Type": "Application/JSON; charset=utf-8"})
+    assert result.status_code == 200 and result.headers["content-type"] == "application/json"
+    assert f"castslice_request_body_bytes_sum {float(len(body))}" in metrics.render().decode()

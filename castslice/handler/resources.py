@@ -14,7 +14,7 @@ from castslice.functions.reviews import AdmissionReview, dry_run
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.logs import DecisionLog, bounded, decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
-from castslice.handler.transport import JSON, read_review
+from castslice.handler.transport import read_review
 
 
 class Mutate:
@@ -28,14 +28,14 @@ class Mutate:
         self.decisions = DecisionLog(config.log_level, failed=self._log_failed)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        review = await read_review(req, self.max_body_bytes, full=self.recorder is not None)
+        review, size = await read_review(req, self.max_body_bytes,
+                                         full=self.recorder is not None)
         started = perf_counter()
         admission = admit(review, self.policy)
-        resp.data = orjson.dumps(admission.response)
-        resp.content_type = JSON
+        resp.data = orjson.dumps(admission.response)  # sent as Falcon's default, JSON
         if self.lifecycle.draining:  # clients leave for other replicas between requests
             resp.set_header("Connection", "close")
-        self._observe(review, admission, perf_counter() - started, req.content_length or 0)
+        self._observe(review, admission, perf_counter() - started, size)
 
     def _observe(self, review: AdmissionReview, admission: Admission, seconds: float,
                  body_bytes: int) -> None:

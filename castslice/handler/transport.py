@@ -12,14 +12,15 @@ JSON = "application/json"
 
 
 async def read_review(req: falcon.asgi.Request, max_bytes: int,
-                      full: bool = False) -> AdmissionReview:
-    """The request's AdmissionReview, checked once, here; or an HTTPError whose JSON body
-    says what is wrong. Only the fields the decision reads are decoded (view.py), unless
-    `full` (a capture records the whole review) or the view cannot hold the body."""
-    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != JSON:
+                      full: bool = False) -> tuple[AdmissionReview, int]:
+    """The request's AdmissionReview, checked once, here, and its size in bytes; or an
+    HTTPError whose JSON body says what is wrong. Only the fields the decision reads are
+    decoded (view.py), unless `full` (a capture records the whole review) or the view
+    cannot hold the body."""
+    content_type = req.content_type
+    if content_type != JSON and (content_type or "").split(";", 1)[0].strip().lower() != JSON:
         raise falcon.HTTPUnsupportedMediaType(
-            description=f"Content-Type must be {JSON}, got {req.content_type or 'none'!r}")
+            description=f"Content-Type must be {JSON}, got {content_type or 'none'!r}")
     length = req.content_length
     if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
@@ -32,7 +33,7 @@ async def read_review(req: falcon.asgi.Request, max_bytes: int,
         raise falcon.HTTPBadRequest(description="empty body: expected an AdmissionReview")
     try:
         view = None if full else decode_view(body)
-        return check_review(orjson.loads(body) if view is None else view)
+        return check_review(orjson.loads(body) if view is None else view), len(body)
     except orjson.JSONDecodeError as error:
         raise falcon.HTTPBadRequest(description=f"malformed JSON: {error}") from None
     except InvalidReview as error:
