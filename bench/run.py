@@ -42,8 +42,8 @@ def main() -> None:
         print(json.dumps({"in_process": rows, "served": result, "served_rounds": rounds,
                           "cold_start_ms": cold}, indent=2))
         return
-    print("In-process, per admission: orjson parse + admit + orjson dump, against the floor "
-          "(parse of the request + dump of CastSlice's own answer):")
+    print("In-process, per admission: the server's read (decoded view) + admit + orjson dump, "
+          "against the floor (parse of the request + dump of CastSlice's own answer):")
     print(f"  {'body':8} {'bytes':>7} {'floor µs':>9} {'castslice µs':>13} {'ratio':>6}")
     for row in rows:
         print(f"  {row['body']:8} {row['bytes']:>7} {row['floor_us']:>9} "
