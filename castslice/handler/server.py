@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 import weakref
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
@@ -48,46 +48,11 @@ cancelled; with the capture flush (at most 10 s) a stop stays inside gunicorn's 
 drain + 20 s."""
 
 
-class OneWrite:
-    """A connection's transport that holds a response's status line and headers until its
-    body is written, so both leave in one TLS record and one send(). uvicorn writes them
-    separately; the second write cost ~8 µs of CPU per admission served (bench/README.md).
-    Order is kept whatever comes: a held head leaves before any later byte, at the body, at
-    the response's end (a HEAD answer has no body) or at close. An interim "100 Continue"
-    is never held."""
-
-    __slots__ = ("head", "transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self.transport, self.head = transport, b""
-
-    def write(self, data: bytes) -> None:
-        if self.head:
-            data, self.head = self.head + data, b""
-        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
-            self.head = data
-            return
-        self.transport.write(data)
-
-    def release(self) -> None:
-        if self.head:
-            data, self.head = self.head, b""
-            self.transport.write(data)
-
-    def close(self) -> None:
-        self.release()
-        self.transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
-
-
-class ServerProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response once (OneWrite) and known from
-    the moment its connection is accepted. With TLS, uvicorn hears of a connection only
-    once its handshake is done; a stop that waited for those alone exits under a client
-    that finished its side of the handshake and already sent its request (TLS 1.3 lets
-    it), which then sees a reset: a lost POST."""
+class TrackedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, known from the moment its connection is accepted.
+    With TLS, uvicorn hears of a connection only once its handshake is done; a stop that
+    waited for those alone exits under a client that finished its side of the handshake
+    and already sent its request (TLS 1.3 lets it), which then sees a reset: a lost POST."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,14 +60,10 @@ class ServerProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         HANDSHAKING.discard(self)
-        super().connection_made(cast(asyncio.Transport, OneWrite(transport)))
-
-    def on_response_complete(self) -> None:
-        cast(OneWrite, self.transport).release()
-        super().on_response_complete()
+        super().connection_made(transport)
 
 
-HANDSHAKING: "weakref.WeakSet[ServerProtocol]" = weakref.WeakSet()
+HANDSHAKING: "weakref.WeakSet[TrackedProtocol]" = weakref.WeakSet()
 """Accepted connections whose TLS handshake has not finished; one whose handshake fails is
 dropped by its transport and leaves the set with it."""
 
@@ -179,7 +140,7 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
     rewriting (one middleware less per request), and the drain above."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        "loop": "uvloop", "http": ServerProtocol, "access_log": False, "server_header": False,
+        "loop": "uvloop", "http": TrackedProtocol, "access_log": False, "server_header": False,
         "proxy_headers": False}  # CastSlice never reads the client's address
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
