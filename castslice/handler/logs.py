@@ -48,9 +48,9 @@ class DecisionLog:
     """Decision lines, written straight to a file descriptor once per event-loop iteration.
 
     On the path of every Pod creation the stdlib logging machinery (records, handlers,
-    locks) cost about 6% of a worker's CPU in a profile, and a write() per admission ~15 µs
-    per admission served (bench/README.md): the level is checked once here, at start, and
-    the lines of one iteration go out together, in writes of at most PIPE_BUF bytes, so
+    locks) cost about 6% of a worker's CPU in a profile, so the level is checked once here,
+    at start. The lines of one iteration go out together (a write() per admission cost ~3 µs
+    of CPU per admission served, bench/README.md), in writes of at most PIPE_BUF bytes, so
     that on a pipe shared by several workers no line is ever cut by another's.
     """
 
