@@ -37,6 +37,7 @@ run: install
 test: install $(SCAN)
 	$(VENV)/bin/ruff check castslice tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 ## bench: the benchmark (BENCH_ARGS=--short for a quick run)

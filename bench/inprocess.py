@@ -9,9 +9,9 @@ from collections.abc import Callable
 import orjson
 
 from bench.pods import BODIES
-from castslice.config import Config
 from castslice.functions.admit import admit, check_review
 from castslice.handler.view import decode_view
+from castslice.settings.config import Config
 
 
 def per_call_us(works: list[Callable[[], object]], seconds: float) -> list[float]:

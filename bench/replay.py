@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from castslice import __version__  # noqa: E402
 from castslice.capture.store import CONFIGURATION, S3Store, line  # noqa: E402
-from castslice.config import Config  # noqa: E402
 from castslice.functions.admit import admit, check_review  # noqa: E402
+from castslice.settings.config import Config  # noqa: E402
 
 BATCH = 200
 PROPOSED = ("CASTSLICE_PRESETS=training=8,inference=2,batch=2,dev=1\n"

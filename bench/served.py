@@ -19,9 +19,9 @@ import trustme
 
 from bench.load import Client, no_collector_pauses, summary
 from bench.pods import BODIES, typical
-from castslice.events import diff, readable
 from castslice.functions.admit import admit, check_review
 from castslice.functions.policy import Policy
+from castslice.offline.events import diff, readable
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")

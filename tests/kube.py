@@ -8,10 +8,10 @@ from typing import Any
 import jsonpatch
 import kubernetes_validate
 
-from castslice.events import readable
 from castslice.functions.admit import admit, check_review
 from castslice.functions.patch import CONTAINER_LISTS
 from castslice.functions.policy import Policy
+from castslice.offline.events import readable
 
 # An oracle written apart from the implementation: Kubernetes' serialization grammar
 # (quantity.go's comment) as one regex, and decimal arithmetic for the value.

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from castslice.cli import main
-from castslice.events import readable
 from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.functions.policy import Policy
+from castslice.offline.events import readable
 from tests.hostile import check_answer, hostile_body
 from tests.kube import (
     K8S_VERSION,

@@ -16,8 +16,8 @@ from castslice.capture.redact import REDACTED, redact
 from castslice.capture.replay import captured
 from castslice.capture.store import CONFIGURATION, FileStore, S3Store, decode
 from castslice.cli import main
-from castslice.config import Config
 from castslice.handler.metrics import Metrics
+from castslice.settings.config import Config
 from tests.kube import answer, pod_review
 from tests.served import free_port, serve
 

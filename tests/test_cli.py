@@ -12,8 +12,8 @@ import yaml
 from falcon import testing
 
 from castslice.cli import main
-from castslice.config import Config
 from castslice.handler.app import create_app
+from castslice.settings.config import Config
 from tests.kube import assert_valid_pod, pod_review
 
 ON = {"castops.io/optimize": "true"}

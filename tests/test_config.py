@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from castslice.cli import main
-from castslice.config import Config, ConfigError
+from castslice.settings.config import Config, ConfigError
 
 
 def problems(env):

@@ -14,7 +14,7 @@ import yaml
 from google.protobuf import json_format
 
 from castslice.cli import main
-from castslice.envfile import read_env_files
+from castslice.settings.envfile import read_env_files
 from tests import crds
 from tests.envoy import parse_bootstrap, parse_sds
 from tests.kube import K8S_VERSION

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from castslice.cli import main
-from castslice.dra import device_classes
+from castslice.cluster.dra import device_classes
 from castslice.functions.policy import Policy
 from tests.kube import K8S_VERSION
 from tests.test_doctor import run as doctor

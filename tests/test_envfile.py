@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from castslice.cli import main
-from castslice.config import Config
-from castslice.envfile import EnvFileError, read_env_file
+from castslice.settings.config import Config
+from castslice.settings.envfile import EnvFileError, read_env_file
 
 TRICKY = ('# a comment\n\n   CASTSLICE_RULES=[{"namespaces": ["ml-*"], "optimize": true}]\n'
           'CASTSLICE_PRESETS=training=8,dev=1\nQUOTED="kept"\nSPACES=  a b  \n'

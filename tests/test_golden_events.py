@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from castslice import events
-from castslice.config import Config
-from castslice.envfile import read_env_file
 from castslice.functions.admit import admit, check_review
+from castslice.offline import events
+from castslice.settings.config import Config
+from castslice.settings.envfile import read_env_file
 from tests.kube import admitted_pod, assert_valid_pod
 
 ROOT = Path(__file__).parent.parent

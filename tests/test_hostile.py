@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from castslice.capture.recorder import Recorder
 from castslice.capture.replay import captured
 from castslice.capture.store import FileStore
-from castslice.config import Config
 from castslice.handler.metrics import Metrics
+from castslice.settings.config import Config
 from tests.goclient import GoLikeClient
 from tests.hostile import check_answer, hostile_body
 from tests.kube import admitted_pod, assert_valid_pod

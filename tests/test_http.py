@@ -12,11 +12,11 @@ from falcon import testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from castslice.config import Config
 from castslice.functions.policy import Policy
 from castslice.handler.app import create_app
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.metrics import Metrics
+from castslice.settings.config import Config
 from tests.kube import pod_review
 
 JSON = {"Content-Type": "application/json"}

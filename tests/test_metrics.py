@@ -5,9 +5,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from castslice.config import Config
 from castslice.functions.decide import Decision
 from castslice.handler.metrics import BODY_BUCKETS, LATENCY_BUCKETS, Metrics
+from castslice.settings.config import Config
 
 SECONDS = st.floats(min_value=0, max_value=1, allow_nan=False) | st.sampled_from(LATENCY_BUCKETS)
 BYTES = st.integers(min_value=0, max_value=8 * 2**20) | st.sampled_from(BODY_BUCKETS)

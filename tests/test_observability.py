@@ -10,9 +10,9 @@ import yaml
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from castslice.config import Config
 from castslice.handler.app import create_app
 from castslice.handler.metrics import Metrics
+from castslice.settings.config import Config
 from tests.kube import pod_review
 from tests.promql import returns
 

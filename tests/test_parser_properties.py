@@ -6,8 +6,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from castslice.config import PREFIX, Config, ConfigError
 from castslice.functions.rules import parse_rules
+from castslice.settings.config import PREFIX, Config, ConfigError
 
 NAMES = ["SOURCE_RESOURCE", "TARGET_RESOURCE", "DEFAULT_SLICES", "MAX_SLICES", "PRESETS",
          "ON_INVALID", "EXCLUDE_NAMESPACES", "NAMESPACE", "RULES", "MAX_BODY_BYTES", "BIND",

@@ -6,7 +6,7 @@ Expected figures are computed by hand from tests/data/pods.json (4 slices per ca
                           2 GPUs asked                         -> 2.0 cards
   research/dev            1 Pod, 1 slice, 1 GPU asked          -> 0.25 card
   without sharing 5 cards; with sharing 1.0 + 2.0 + 0.25 = 3.25 cards' worth (each Pod
-  frees gpus x (1 - s/R), castslice.gpucards); saved 1.75 x $2.50 = $4.375/h, shown
+  frees gpus x (1 - s/R), castslice.cluster.cards); saved 1.75 x $2.50 = $4.375/h, shown
   $4.38, x 730 h = $3,193.75/month.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from castslice.cli import main
-from castslice.config import Config
+from castslice.settings.config import Config
 from tests.kube import admitted_pod, answer, gpu_container, pod_review
 
 PODS = Path(__file__).parent / "data" / "pods.json"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from castslice.config import Config
 from castslice.handler.metrics import Metrics
+from castslice.settings.config import Config
 from tests.kube import admitted_pod, assert_valid_pod, pod_review
 from tests.served import make_cert, serve
 

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from castslice import events
-from castslice.config import Config
-from castslice.envfile import read_env_file
 from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.functions.policy import Policy
 from castslice.handler.view import decode_view
+from castslice.offline import events
+from castslice.settings.config import Config
+from castslice.settings.envfile import read_env_file
 from tests.hostile import check_answer, hostile_body
 
 ROOT = Path(__file__).parent.parent

@@ -11,9 +11,9 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from castslice.capture.store import CONFIGURATION, Store, decode
-from castslice.config import ConfigError, policy_from_env
-from castslice.events import readable
 from castslice.functions.policy import Policy
+from castslice.offline.events import readable
+from castslice.settings.config import ConfigError, policy_from_env
 
 KINDS = ("newly converted", "no longer converted", "slices changed", "patch changed",
          "warnings changed", "now denied", "no longer denied")

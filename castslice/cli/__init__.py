@@ -14,7 +14,7 @@ from typing import NoReturn
 from castslice import __version__
 from castslice.cli import answers, replaying, reports, serving
 from castslice.cli.inputs import Failure
-from castslice.config import ConfigError
+from castslice.settings.config import ConfigError
 
 EXIT_CONFIG = 2
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]

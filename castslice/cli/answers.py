@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import orjson
 import yaml
 
-from castslice import events
 from castslice.cli.inputs import (
     Failure,
     Register,
@@ -19,6 +18,7 @@ from castslice.cli.inputs import (
     one_document,
 )
 from castslice.functions.admit import InvalidReview, admit, check_review
+from castslice.offline import events
 
 
 def register(command: Register) -> None:
@@ -61,7 +61,7 @@ def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from castslice.manifests import preview
+    from castslice.offline.manifests import preview
 
     policy = load_config(env).policy
     denied = 0
@@ -78,7 +78,7 @@ def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def dra_templates(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from castslice import dra
+    from castslice.cluster import dra
 
     policy = load_config(env).policy
     bad = [n for n in args.namespace if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import yaml
 
-from castslice.config import Config, ConfigError, available_cpus
-from castslice.envfile import EnvFileError, read_env_files
+from castslice.settings.config import Config, ConfigError, available_cpus
+from castslice.settings.envfile import EnvFileError, read_env_files
 
 Register = Callable[[str, Callable[[argparse.Namespace, Mapping[str, str]], int], str],
                     argparse.ArgumentParser]

@@ -10,10 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from castslice import events
 from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
-from castslice.config import ConfigError, policy_from_env
 from castslice.functions.admit import InvalidReview, admit, check_review
+from castslice.offline import events
+from castslice.settings.config import ConfigError, policy_from_env
 
 EXIT_CHANGED = 1
 

@@ -4,8 +4,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from castslice import events
 from castslice.cli.inputs import Failure, Register, documents, load_config
+from castslice.offline import events
 
 
 def register(command: Register) -> None:
@@ -24,7 +24,7 @@ def register(command: Register) -> None:
 
 
 def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from castslice import savings as report
+    from castslice.cluster import savings as report
 
     config = load_config(env)
     per_gpu = (None if config.policy.backend == "mig" else args.slices_per_gpu) or (
@@ -43,7 +43,7 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from castslice.doctor import diagnose
+    from castslice.cluster.doctor import diagnose
 
     result = diagnose(documents(args.file), load_config(env).policy)
     print("\n".join(result.lines))
@@ -51,7 +51,7 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from castslice.audit import slipped
+    from castslice.cluster.audit import slipped
 
     policy = load_config(env).policy
     found = slipped(_pods(args.file), policy)
@@ -69,6 +69,6 @@ def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _pods(file: str) -> list[dict[str, Any]]:
-    from castslice.podlist import pods_in
+    from castslice.cluster.objects import pods_in
 
     return pods_in(documents(file))

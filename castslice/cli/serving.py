@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Mapping
 
 from castslice.cli.inputs import Register, load_config
-from castslice.config import ConfigError
+from castslice.settings.config import ConfigError
 
 
 def register(command: Register) -> None:

@@ -1,6 +1,6 @@
 """What the decision needs from the configuration, and nothing else.
 
-`castslice.config.Config` builds a Policy from the environment; the pure core never sees
+`castslice.settings.config.Config` builds a Policy from the environment; the pure core never sees
 TLS files, capture targets or worker counts, so it can be imported, tested and reasoned
 about on its own.
 """

@@ -9,11 +9,11 @@ import falcon.asgi
 from castslice import __version__
 from castslice.capture.recorder import Recorder
 from castslice.capture.store import open_store
-from castslice.config import Config, available_cpus
 from castslice.handler import logs
 from castslice.handler.lifecycle import Lifecycle, WorkerLifespan
 from castslice.handler.metrics import Metrics
 from castslice.handler.resources import Health, MetricsPage, Mutate, Ready
+from castslice.settings.config import Config, available_cpus
 
 
 def create_app(config: Config, lifecycle: Lifecycle | None = None,

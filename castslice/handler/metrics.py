@@ -29,9 +29,9 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from castslice import __version__
-from castslice.config import Config
+from castslice.cluster.cards import cards_freed
 from castslice.functions.decide import Decision
-from castslice.gpucards import cards_freed
+from castslice.settings.config import Config
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 FLUSH_SECONDS = 1.0

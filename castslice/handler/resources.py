@@ -8,13 +8,13 @@ import falcon.asgi
 import orjson
 
 from castslice.capture.recorder import Recorder
-from castslice.config import Config
 from castslice.functions.admit import Admission, admit
 from castslice.functions.reviews import AdmissionReview, dry_run
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.logs import DecisionLog, bounded, decision_fields
 from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.handler.transport import read_review
+from castslice.settings.config import Config
 
 
 class Mutate:

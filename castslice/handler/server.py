@@ -27,11 +27,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import Server as UvicornServer
 from uvicorn_worker import UvicornWorker
 
-from castslice.config import Config
 from castslice.handler.app import create_app
 from castslice.handler.lifecycle import Lifecycle
 from castslice.handler.metrics import Metrics
 from castslice.handler.tls import ReloadingTLS
+from castslice.settings.config import Config
 
 logger = logging.getLogger("uvicorn.error")
 

@@ -1,51 +1,24 @@
-"""`castslice doctor`: can this cluster run the Pods CastSlice mutates?
+"""doctor for `extended`, from `kubectl get nodes -o json`.
 
-The mig and dra back-ends are checked in doctor_dra. For extended, from
-`kubectl get nodes -o json`: some node must advertise the target resource in its
-allocatable (if none does, every mutated Pod stays Pending), and on nodes whose sharing
-strategy is MPS the NVIDIA device plugin refuses a container asking for more than 1 shared
-GPU (failRequestsGreaterThanOne is forced on there).
+Some node must advertise the target resource in its allocatable (if none does, every
+mutated Pod stays Pending), and on nodes whose sharing strategy is MPS the NVIDIA device
+plugin refuses a container asking for more than 1 shared GPU (failRequestsGreaterThanOne is
+forced on there).
 """
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from castslice.cluster.doctor.diagnosis import Diagnosis, largest_grant
+from castslice.cluster.objects import objects_of
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
-from castslice.podlist import objects_of
 
 STRATEGY_LABEL = "nvidia.com/gpu.sharing-strategy"
 STOCK_RENAMED = "nvidia.com/gpu.shared"
 
 
-@dataclass
-class Diagnosis:
-    lines: list[str] = field(default_factory=list)
-    ok: bool = True
-
-    def problem(self, text: str) -> None:
-        self.ok = False
-        self.lines.append(f"problem: {text}")
-
-
-def largest_grant(policy: Policy) -> int:
-    """The most slices CastSlice may give one GPU under this configuration."""
-    rules = [r.slice_ratio or policy.presets.get(r.workload_type or "", 0) for r in policy.rules]
-    return max([policy.max_slices, policy.default_slices, *policy.presets.values(), *rules])
-
-
-def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
-    """What stops the configured back-end from placing the Pods CastSlice converts."""
-    if policy.backend != "extended":
-        from castslice import doctor_dra
-
-        check = doctor_dra.diagnose_mig if policy.backend == "mig" else doctor_dra.diagnose_dra
-        return check(documents, policy)
-    return _extended(documents, policy)
-
-
-def _extended(documents: list[Any], policy: Policy) -> Diagnosis:
+def check(documents: list[Any], policy: Policy) -> Diagnosis:
     nodes = objects_of(documents, "Node")
     result = Diagnosis()
     target = policy.target_resource

@@ -15,14 +15,14 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from castslice.cluster.cards import cards_used
+from castslice.cluster.objects import effective_request, live
 from castslice.functions import resolve
 from castslice.functions.annotations import WORKLOAD_TYPE
 from castslice.functions.mig import COMPUTE_SLICES, compute
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
-from castslice.gpucards import cards_used
-from castslice.podlist import effective_request, live
 
 HOURS_PER_MONTH = 730
 

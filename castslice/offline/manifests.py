@@ -11,10 +11,10 @@ from typing import Any
 
 import jsonpatch
 
-from castslice.events import readable
 from castslice.functions.admit import admit
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import AdmissionReview, metadata_of
+from castslice.offline.events import readable
 
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Deployment": ("spec", "template"),

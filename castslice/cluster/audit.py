@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from castslice.cluster.objects import holds, live
 from castslice.functions import resolve
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
-from castslice.podlist import holds, live
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from castslice.config import Config
 from castslice.functions.admit import admit, check_review
+from castslice.settings.config import Config
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,59 @@
+"""The decision's settings: the CASTSLICE_* variables that make the `Policy` the pure core
+reads, and nothing of how it is served (TLS, bind, capture), so a replay can rebuild the
+Policy a capture was decided under on another machine.
+"""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from castslice.functions.mig import DEFAULT_LADDER, parse_ladder
+from castslice.functions.policy import BACKENDS, Policy
+from castslice.functions.rules import parse_rules
+from castslice.settings import values
+from castslice.settings.values import DEFAULT_PRESETS, ConfigError, Reader
+
+
+def policy_from_env(env: Mapping[str, str]) -> Policy:
+    """The decision's settings alone, for replaying under a recorded configuration: TLS
+    files, bind address and capture target of another machine are not looked at."""
+    read = Reader(env)
+    policy = read_policy(read, read.text("NAMESPACE") or None)
+    if read.problems:
+        raise ConfigError(read.problems)
+    return policy
+
+
+def read_policy(read: Reader, namespace: str | None) -> Policy:
+    """The decision's settings; the namespace CastSlice runs in is always excluded."""
+    max_slices = read.whole("MAX_SLICES", 64, 1, 10_000)
+    presets = read.parse("PRESETS", DEFAULT_PRESETS, values.presets)
+    too_big = [f"{name}={count}" for name, count in presets.items() if count > max_slices]
+    if too_big:
+        read.problem("PRESETS", read.text("PRESETS") or DEFAULT_PRESETS,
+                     f"{', '.join(too_big)} above CASTSLICE_MAX_SLICES={max_slices}")
+    source = read.parse("SOURCE_RESOURCE", "nvidia.com/gpu", values.resource_name)
+    target = read.parse("TARGET_RESOURCE", "nvidia.com/gpu-shared", values.resource_name)
+    if source == target:
+        read.problem("TARGET_RESOURCE", target, "must differ from CASTSLICE_SOURCE_RESOURCE")
+    excluded = read.parse("EXCLUDE_NAMESPACES", "kube-system", values.name_list)
+    ladder = read.parse("MIG_PROFILES", ",".join(DEFAULT_LADDER), parse_ladder)
+    mig_prefix = read.parse("MIG_RESOURCE_PREFIX", "nvidia.com/mig-",
+                            lambda value: values.mig_prefix(value, ladder))
+    if source in {mig_prefix + profile for profile in ladder}:
+        read.problem("MIG_RESOURCE_PREFIX", mig_prefix,
+                     f"a profile's resource name equals CASTSLICE_SOURCE_RESOURCE={source}")
+    return Policy(
+        source_resource=source,
+        target_resource=target,
+        default_slices=read.whole("DEFAULT_SLICES", 1, 1, max_slices),
+        max_slices=max_slices,
+        presets=MappingProxyType(presets),
+        on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
+        exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
+        rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
+        backend=read.choice("BACKEND", "extended", BACKENDS),  # type: ignore[arg-type]
+        mig_profiles=ladder,
+        mig_resource_prefix=mig_prefix,
+        dra_template_prefix=read.parse("DRA_TEMPLATE_PREFIX", "castslice-gpu-",
+                                       values.template_prefix),
+    )

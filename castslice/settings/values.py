@@ -1,0 +1,173 @@
+"""How each CASTSLICE_* variable is read: the reader that collects every problem, and one
+parser per kind of value (a number in a range, a name, a list, a URL).
+
+A parser raises ValueError saying what is allowed; the reader turns that into the one line
+that names the variable and its value, and goes on, so a user sees every problem at once.
+"""
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+PREFIX = "CASTSLICE_"
+DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
+_QUALIFIED_NAME = re.compile(
+    r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_PRESET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one line per problem, each naming variable, value and rule."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Reader:
+    """Reads CASTSLICE_* variables, collecting problems instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.env.get(PREFIX + name, default)
+
+    def problem(self, name: str, value: str, allowed: str) -> None:
+        self.problems.append(f"{PREFIX}{name}={value!r}: {allowed}")
+
+    def parse(self, name: str, default: str, parser: Callable[[str], T]) -> T:
+        """An empty or blank variable counts as unset, as Kubernetes env often leaves them."""
+        value = self.text(name).strip() or default
+        try:
+            return parser(value)
+        except ValueError as error:
+            self.problem(name, value, str(error))
+            return parser(default)
+
+    def whole(self, name: str, default: int, low: int, high: int) -> int:
+        def parser(value: str) -> int:
+            if not is_whole(value) or not low <= int(value) <= high:
+                raise ValueError(f"allowed: a whole number from {low} to {high}")
+            return int(value)
+        return self.parse(name, str(default), parser)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        def parser(value: str) -> str:
+            if value.strip().lower() not in allowed:
+                raise ValueError(f"allowed: {', '.join(allowed)}")
+            return value.strip().lower()
+        return self.parse(name, default, parser)
+
+
+def is_whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() and int() also accept "²" and Arabic-Indic digits."""
+    return re.fullmatch(r"[0-9]+", text.strip()) is not None
+
+
+def presets(value: str) -> dict[str, int]:
+    presets: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, count = item.partition("=")
+        name, count = name.strip(), count.strip()
+        if not _PRESET_NAME.fullmatch(name) or not is_whole(count) or int(count) < 1:
+            raise ValueError(f"entry {item!r} is not name=count (lowercase name, whole "
+                             f"count from 1); example: {DEFAULT_PRESETS}")
+        presets[name] = int(count)
+    if not presets:
+        raise ValueError(f"needs at least one name=count; example: {DEFAULT_PRESETS}")
+    return presets
+
+
+def name_list(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    bad = [n for n in names if not _PRESET_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a namespace name; allowed: comma-separated names")
+    return names
+
+
+def resource_name(value: str) -> str:
+    if not _QUALIFIED_NAME.fullmatch(value) or "/" not in value:
+        raise ValueError("allowed: an extended resource name such as nvidia.com/gpu-shared")
+    return value
+
+
+def mig_prefix(value: str, ladder: tuple[str, ...]) -> str:
+    if not all(_QUALIFIED_NAME.fullmatch(value + profile) for profile in ladder) or (
+            "/" not in value):
+        raise ValueError("allowed: a resource name prefix such as nvidia.com/mig- (prefix + "
+                         "profile must be an extended resource name)")
+    return value
+
+
+def template_prefix(value: str) -> str:
+    """ResourceClaimTemplate names are DNS-1123 subdomains: prefix + slice count must be one."""
+    if not re.fullmatch(r"[a-z0-9][-a-z0-9.]{0,240}", value) or ".." in value or (
+            re.search(r"[.-]\.|\.-", value)):
+        raise ValueError("allowed: lowercase letters, digits, '-' and '.', starting with a "
+                         "letter or digit, e.g. castslice-gpu-")
+    return value
+
+
+def default_bind(env: Mapping[str, str]) -> str:
+    port = env.get("PORT", "").strip()
+    return f"0.0.0.0:{port}" if port else "0.0.0.0:8443"
+
+
+def bind(value: str) -> str:
+    host, _, port = value.strip().rpartition(":")
+    if not host or not is_whole(port) or not 1 <= int(port) <= 65535:
+        raise ValueError("allowed: HOST:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8443")
+    return value.strip()
+
+
+def capture(value: str) -> str:
+    value = value.strip()
+    if value and not re.fullmatch(r"file:///.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?",
+                                  value):
+        raise ValueError("allowed: file:///absolute/dir or s3://bucket/prefix")
+    return value
+
+
+def real(low: float, high: float, allowed: str,
+          above_low: bool = False) -> Callable[[str], float]:
+    """A parser for a number in [low, high] (or (low, high]); NaN and text are refused."""
+    def parser(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not ((low < number) if above_low else (low <= number)) or not number <= high:
+            raise ValueError(f"allowed: {allowed}")
+        return number
+    return parser
+
+
+def blank_is_none(parser: Callable[[str], T]) -> Callable[[str], T | None]:
+    return lambda value: parser(value) if value.strip() else None
+
+
+def redact_fields(value: str) -> frozenset[str]:
+    fields = frozenset(f.strip() for f in value.split(",") if f.strip())
+    if not fields <= {"args", "command"}:
+        raise ValueError("allowed: comma-separated args, command (env values are always "
+                         "redacted)")
+    return fields
+
+
+def globs(value: str) -> tuple[str, ...]:
+    return tuple(g.strip().lower() for g in value.split(",") if g.strip())
+
+
+def optional_whole(value: str) -> int | None:
+    if not value.strip():
+        return None
+    if not is_whole(value) or not 1 <= int(value) <= 10_000:
+        raise ValueError("allowed: a whole number from 1 to 10000")
+    return int(value)
