@@ -80,3 +80,51 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ValueError) as caught:
         rules('[{"sliceRatio": 0}, {"optimize": 1}]')
     assert "rule #1" in str(caught.value) and "rule #2" in str(caught.value)
+
+
+def test_a_rule_slice_ratio_equal_to_the_maximum_is_accepted():
+    (rule,) = parse_rules('[{"sliceRatio": 7}]', PRESETS, 7)
+    assert rule.slice_ratio == 7
+    with pytest.raises(ValueError, match="sliceRatio: 8 is not a whole number from 1 to 7"):
+        parse_rules('[{"sliceRatio": 8}]', PRESETS, 7)
+
+
+@pytest.mark.parametrize("operator", ["In", "NotIn"])
+@pytest.mark.parametrize("values", ["", ', "values": []'])
+def test_in_and_not_in_without_values_are_refused_as_kubernetes_refuses_them(operator, values):
+    text = f'[{{"matchExpressions": [{{"key": "k", "operator": "{operator}"{values}}}]}}]'
+    with pytest.raises(ValueError, match=f"operator {operator} needs a non-empty 'values'"):
+        rules(text)
+
+
+@pytest.mark.parametrize("operator", ["Exists", "DoesNotExist"])
+def test_exists_and_does_not_exist_with_values_are_refused(operator):
+    with pytest.raises(ValueError, match=f"operator {operator} takes no 'values'"):
+        rules(f'[{{"matchExpressions": [{{"key": "k", "operator": "{operator}", '
+              '"values": ["x"]}]}]')
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[{"matchExpressions": {"key": "k"}}]', "rule #1.matchExpressions: must be a list"),
+    ('[{"matchExpressions": [{"key": 1, "operator": "Exists"}]}]', "needs a string 'key'"),
+    ('[{"matchExpressions": [{"key": ["k"], "operator": "Exists"}]}]', "needs a string 'key'"),
+    ('[{"matchExpressions": [{"key": "k", "operator": "In", "values": "tier"}]}]',
+     "rule #1.matchExpressions[0].values: must be a list of strings"),
+    ('[{"matchExpressions": [{"key": "k", "operator": ["In"]}]}]', "is not one of In"),
+    ('[{"workloadType": ["training"]}]', "workloadType: ['training'] is not one of"),
+    ('[{"workloadType": {"a": 1}}]', "workloadType: {'a': 1} is not one of"),
+    ('[{"name": ["x"]}]', "rule #1.name: ['x'] is not a string"),
+    ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ("- " * 3000 + "a", "nested too deeply"),
+])
+def test_malformed_rules_are_one_problem_line_never_a_crash(text, message):
+    with pytest.raises(ValueError) as caught:
+        rules(text)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_values_that_are_not_a_list_give_one_problem_not_two():
+    with pytest.raises(ValueError) as caught:
+        rules('[{"matchExpressions": [{"key": "k", "operator": "In", "values": "tier"}]}]')
+    assert "non-empty" not in str(caught.value)

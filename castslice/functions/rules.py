@@ -86,6 +86,8 @@ def parse_rules(text: str, presets: Mapping[str, int], max_slices: int) -> tuple
         data = json.loads(text) if text.lstrip().startswith("[") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:
         raise ValueError(f"not valid YAML or JSON ({_one_line(error)})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply to be a list of rules") from None
     if not isinstance(data, list):
         raise ValueError("must be a list of rules")
     problems: list[str] = []
@@ -106,6 +108,8 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
     if unknown:
         problems.append(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(_RULE_KEYS)}")
     name = item.get("name", where)
+    if not isinstance(name, str):
+        problems.append(f"{where}.name: {name!r} is not a string")
     namespaces = _strings(item.get("namespaces", []), f"{where}.namespaces", problems)
     requirements = _requirements(item, where, problems)
     optimize = item.get("optimize", True)
@@ -114,7 +118,8 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
     workload_type, slice_ratio = item.get("workloadType"), item.get("sliceRatio")
     if workload_type is not None and slice_ratio is not None:
         problems.append(f"{where}: set workloadType or sliceRatio, not both")
-    if workload_type is not None and workload_type not in presets:
+    if workload_type is not None and (not isinstance(workload_type, str)
+                                      or workload_type not in presets):
         problems.append(f"{where}.workloadType: {workload_type!r} is not one of "
                         f"{', '.join(presets)}")
     if slice_ratio is not None and not (
@@ -124,7 +129,7 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
                         f"from 1 to {max_slices}")
     if len(problems) > before:
         return None
-    return Rule(str(name), tuple(namespaces), requirements, optimize,
+    return Rule(name, tuple(namespaces), requirements, optimize,
                 workload_type, slice_ratio)
 
 
@@ -157,8 +162,9 @@ def _requirement(expression: Any, where: str, problems: list[str]) -> Requiremen
     if operator not in _OPERATORS:
         problems.append(f"{where}.operator: {operator!r} is not one of {', '.join(_OPERATORS)}")
         return None
+    before = len(problems)
     values = _strings(expression.get("values", []), f"{where}.values", problems)
-    if operator in ("In", "NotIn") and not values:
+    if operator in ("In", "NotIn") and not values and len(problems) == before:
         problems.append(f"{where}: operator {operator} needs a non-empty 'values' list")
     if operator in ("Exists", "DoesNotExist") and values:
         problems.append(f"{where}: operator {operator} takes no 'values'")
