@@ -22,7 +22,7 @@ SEEDS = [orjson.loads(p.read_bytes())["request"] for p in sorted((ROOT / "events
 DEEP = "\x00deep\x00"
 """Stands for nesting deeper than any JSON encoder writes; spliced into the bytes."""
 QUANTITIES = ["1E", "2E", "1Ei", "1e0", "1e3", "0.5", "500m", "-1", "+1", "0", "00", "1e999",
-              "9" * 20, "9" * 400, "\u0663", " 2", "", "1.", ".5", "1k", "8"]
+              "9" * 20, "9" * 400, "9" * 5000, "\u0663", " 2", "", "1.", ".5", "1k", "8"]
 
 
 def hostile_value(rng: random.Random) -> Any:

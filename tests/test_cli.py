@@ -88,7 +88,7 @@ spec:
           containers:
           - name: train
             image: trainer:1
-            resources: {limits: {nvidia.com/gpu: "2"}, requests: {nvidia.com/gpu: "2"}}
+            resources: {limits: {nvidia.com/gpu: "1"}, requests: {nvidia.com/gpu: "1"}}
 ---
 apiVersion: v1
 kind: Pod
@@ -113,7 +113,7 @@ def test_mutate_previews_workloads_and_pods(capsys, monkeypatch):
     assert "castops.io/sliced" in deployment["spec"]["template"]["metadata"]["annotations"]
     job_pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]
     assert job_pod["spec"]["containers"][0]["resources"]["requests"] == {
-        "nvidia.com/gpu-shared": "6"}
+        "nvidia.com/gpu-shared": "3"}
     assert pod["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 1}
     assert 'Pod/notebook: warning: castops.io/optimize="yes" ignored' in err
     assert service == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ollama"},
@@ -149,12 +149,12 @@ def test_replay_of_the_golden_events_is_clean(events_copy, capsys, monkeypatch):
 
 def test_replay_shows_a_diff_and_exits_1_when_config_changes_answers(events_copy, capsys,
                                                                      monkeypatch):
-    env = {"CASTSLICE_PRESETS": "training=8,inference=2,batch=2,dev=1"}
+    env = {"CASTSLICE_PRESETS": "training=6,inference=2,batch=2,dev=1"}
     code, out, _ = run(["replay", str(events_copy)], env=env, capsys=capsys,
                        monkeypatch=monkeypatch)
     assert code == 1
     assert "--- optimize-training-four-slices expected" in out
-    assert '-        "value": "4"' in out and '+        "value": "8"' in out
+    assert '-        "value": "4"' in out and '+        "value": "6"' in out
     changed = {line.split()[1] for line in out.splitlines() if line.startswith("--- ")}
     assert changed == {"optimize-training-four-slices", "mig-training-gets-4g-profile",
                        "dra-keeps-pod-own-claims"}  # every case using the training preset

@@ -48,10 +48,30 @@ def test_workload_type_presets(kind, slices):
     assert resources["requests"]["nvidia.com/gpu-shared"] == slices
 
 
-def test_gpu_count_multiplies_slices():
+@pytest.mark.parametrize(("changes", "why"), [
+    ({}, "time-sliced units are not distinct GPUs"),
+    ({"backend": "mig"}, "a CUDA process uses one MIG device"),
+    ({"backend": "dra"}, "a CUDA process uses one MIG device"),
+    ({"backend": "dra", "dra_devices": "shares", "slices_per_gpu": 8},
+     "claims of shares may all be one GPU"),
+])
+def test_a_container_asking_several_gpus_leaves_the_pod_unchanged_in_every_back_end(changes,
+                                                                                    why):
     review = pod_review({**ON, "castops.io/slice-ratio": "3"},
-                        containers=[gpu_container("main", "2")])
-    assert shared(review)["limits"]["nvidia.com/gpu-shared"] == "6"
+                        containers=[gpu_container("one", "1"), gpu_container("two", "2")])
+    admission = admit(check_review(review), dataclasses.replace(CONFIG, **changes))
+    assert admission.decision[:2] == ("passed", "multi-gpu")
+    assert [w.kind for w in admission.decision.warnings] == ["multi-gpu"]
+    assert admission.response["response"] == {
+        "uid": review["request"]["uid"], "allowed": True,
+        "warnings": [f"a container asks for 2 nvidia.com/gpu: {why}; Pod left unchanged"]}
+
+
+def test_one_gpu_containers_each_get_their_slices():
+    review = pod_review({**ON, "castops.io/slice-ratio": "3"},
+                        containers=[gpu_container("main", "1"), gpu_container("side", "1")])
+    assert shared(review, index=1)["limits"]["nvidia.com/gpu-shared"] == "3"
+    assert admit(check_review(review), CONFIG).decision.granted == 6
 
 
 def test_patch_names_the_escaped_json_pointer():
@@ -259,13 +279,39 @@ def test_workload_type_annotation_beats_a_rule_ratio():
 
 def test_sidecar_and_init_gpus_are_counted_as_the_scheduler_counts_them():
     review = pod_review(ON, containers=[gpu_container("main", "1")],
-                        initContainers=[gpu_container("warmup", "3"),
+                        initContainers=[gpu_container("warmup", "1"),
                                         {**gpu_container("proxy", "1"), "restartPolicy": "Always"},
                                         gpu_container("late-init", "1")])
     decision = admit(check_review(review), CONFIG).decision
-    # regular 1 + sidecar 1 = 2; warmup alone 3; late-init 1 beside the sidecar = 2: max 3
-    assert decision.gpus == 3
-    assert decision.message.startswith("nvidia.com/gpu x3 -> nvidia.com/gpu-shared x3 ")
+    # regular 1 + sidecar 1 = 2; warmup alone 1; late-init 1 beside the sidecar = 2: max 2
+    assert decision.gpus == 2
+    assert decision.message.startswith("nvidia.com/gpu x2 -> nvidia.com/gpu-shared x2 ")
+
+
+def two_sidecars_before_a_plain_init_container():
+    """A sidecar pair then an init container, each of one GPU, beside a main holding none:
+    the init container runs beside both sidecars, so the scheduler reserves 1 + 1 + 1."""
+    sidecars = [{**gpu_container(name, "1"), "restartPolicy": "Always"} for name in ("a", "b")]
+    return pod_review(ON, containers=[{"name": "main", "image": "img:1"}],
+                      initContainers=[*sidecars, gpu_container("late-init", "1")])
+
+
+@pytest.mark.parametrize(("changes", "becomes"), [
+    ({}, "nvidia.com/gpu-shared x3"),
+    ({"backend": "mig"}, "nvidia.com/mig-1g.5gb x3"),
+    ({"backend": "dra"}, "3 claims from template castslice-gpu-1"),
+])
+def test_two_gpu_sidecars_before_a_plain_init_container_count_three(changes, becomes):
+    review = two_sidecars_before_a_plain_init_container()
+    admission = admit(check_review(review), dataclasses.replace(CONFIG, **changes))
+    text = f"nvidia.com/gpu x3 -> {becomes} (1 per GPU by default; opted in by "
+    assert admission.decision.gpus == 3 and admission.decision.granted == 3
+    assert admission.decision.message.startswith(text)
+    assert admission.response["response"]["auditAnnotations"]["sliced"].startswith(text)
+    pod = admitted_pod(review, admission.response)
+    assert_valid_pod(pod)
+    claims = pod["spec"].get("resourceClaims", [])
+    assert len(claims) == (3 if changes.get("backend") == "dra" else 0)
 
 
 @pytest.mark.parametrize(("init", "regular", "reserved"), [
@@ -274,6 +320,7 @@ def test_sidecar_and_init_gpus_are_counted_as_the_scheduler_counts_them():
     ([(2, True), (2, False)], [1], 4),  # the init container runs beside the sidecar: 2 + 2
     ([(2, True)], [1], 3),  # a sidecar adds to the regular containers
     ([(1, False), (1, True), (1, True)], [0], 2),
+    ([(1, True), (1, True), (3, False)], [], 5),  # the plain init runs beside both sidecars
 ])
 def test_scheduler_rule_for_init_and_sidecar_containers(init, regular, reserved):
     from castslice.functions.requests import scheduled

@@ -46,16 +46,57 @@ def test_mig_templates_cover_every_count_the_ladder_can_hold(capsys):
     five = made[4]["spec"]["spec"]["devices"]["requests"][0]["exactly"]
     assert five["deviceClassName"] == "mig.nvidia.com"
     assert five["selectors"][0]["cel"]["expression"].endswith("profile == '7g.40gb'")
-    assert "no MIG profile holds 8..64 slices" in err and "CASTSLICE_MAX_SLICES=7" in err
+    assert err == ("castslice: templates castslice-gpu-1 to castslice-gpu-7; Pods asking more "
+                   "slices per GPU are admitted unchanged with a warning\n")
 
 
-def test_shared_templates_ask_shares_of_a_whole_gpu(capsys):
-    made, err = templates(["--namespace", "ml", "--shared"], DRA | {"CASTSLICE_MAX_SLICES": "8"},
-                          capsys)
-    assert err == "" and len(made) == 8
+SHARES = DRA | {"CASTSLICE_DRA_DEVICES": "shares", "CASTSLICE_SLICES_PER_GPU": "8"}
+
+
+def test_shares_templates_ask_shares_of_a_whole_gpu_up_to_n(capsys):
+    made, err = templates(["--namespace", "ml"], SHARES, capsys)
+    assert len(made) == 8 and "castslice-gpu-8; Pods asking more" in err
     request = made[3]["spec"]["spec"]["devices"]["requests"][0]["exactly"]
     assert request == {"deviceClassName": "gpu.nvidia.com",
                        "capacity": {"requests": {"shares": "4"}}}
+
+
+def test_templates_stop_at_the_maximum_slice_count_when_it_is_lower(capsys):
+    made, err = templates(["--namespace", "ml"], SHARES | {"CASTSLICE_MAX_SLICES": "4"}, capsys)
+    assert [t["metadata"]["name"] for t in made] == [f"castslice-gpu-{s}" for s in range(1, 5)]
+    assert err == ""
+
+
+def test_the_old_shared_flag_names_the_setting_that_replaced_it(capsys):
+    assert main(["dra-templates", "--namespace", "ml", "--shared"], DRA) == 1
+    assert "set CASTSLICE_DRA_DEVICES=shares" in capsys.readouterr().err
+
+
+def test_every_template_printed_is_one_the_decision_may_name_and_no_other():
+    from castslice.cluster.dra import claim_templates
+    from castslice.functions.admit import admit, check_review
+    from castslice.settings.config import Config
+    from tests.kube import pod_review
+
+    for env in (DRA, SHARES, DRA | {"CASTSLICE_MIG_PROFILES": "1g.6gb,2g.12gb,4g.24gb"}):
+        policy = Config.from_env(env).policy
+        printed = {t["metadata"]["name"] for t in claim_templates(policy, ["ml"])}
+        named = set()
+        for slices in range(1, policy.max_slices + 1):
+            review = pod_review({"castops.io/optimize": "true",
+                                 "castops.io/slice-ratio": str(slices)})
+            response = admit(check_review(review), policy).response["response"]
+            if "patch" in response:
+                named.add(response["auditAnnotations"]["sliced"].split("template ")[1].split()[0])
+        assert named == printed, env
+
+
+def test_me_profiles_are_named_as_the_device_plugin_and_the_dra_driver_name_them():
+    policy = Policy(mig_profiles=("1g.10gb+me", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"))
+    (me, *_) = device_classes(policy)
+    assert valid(me)["metadata"]["name"] == "castslice-mig-1g.10gb.me"
+    assert me["spec"]["extendedResourceName"] == "nvidia.com/mig-1g.10gb.me"
+    assert me["spec"]["selectors"][0]["cel"]["expression"].endswith("profile == '1g.10gb+me'")
 
 
 def test_dra_templates_refuse_a_namespace_that_is_no_name(capsys):
@@ -115,11 +156,14 @@ def test_doctor_finds_dra_mig_devices_without_their_device_class(tmp_path, capsy
             "extendedResourceName nvidia.com/mig-1g.5gb") in out
 
 
-def claim_template(namespace, name):
-    return {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaimTemplate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"spec": {"devices": {"requests": [
-                {"name": "gpu", "exactly": {"deviceClassName": "mig.nvidia.com"}}]}}}}
+def claim_template(namespace, name, env=DRA):
+    """The template as `castslice dra-templates` prints it under `env`."""
+    from castslice.cluster.dra import claim_templates
+    from castslice.settings.config import Config
+
+    (made,) = [t for t in claim_templates(Config.from_env(env).policy, [namespace])
+               if t["metadata"]["name"] == name]
+    return made
 
 
 def opted_pod(namespace):
@@ -129,17 +173,24 @@ def opted_pod(namespace):
             "spec": {"containers": [{"name": "main", "image": "img:1"}]}}
 
 
+A100_SLICE = resource_slice("a100-1", ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"])
+
+
 def test_doctor_lists_each_namespace_and_template_the_claims_would_miss(tmp_path, capsys):
-    env = DRA | {"CASTSLICE_MAX_SLICES": "7",
-                 "CASTSLICE_RULES": '[{"namespaces": ["research", "team-*"], "optimize": true}]'}
+    env = DRA | {"CASTSLICE_RULES": '[{"namespaces": ["research", "team-*"], "optimize": true}]'}
     have = [claim_template("ml", f"castslice-gpu-{s}") for s in (1, 2, 4, 5, 6, 7)]
     have += [claim_template("research", f"castslice-gpu-{s}") for s in range(1, 8)]
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                   for n in ("team-a", "web")]
-    code, out = doctor(tmp_path, [*have, *namespaces, opted_pod("ml"), opted_pod("kube-system")],
-                       env, capsys)
+    code, out = doctor(tmp_path, [A100_SLICE, *have, *namespaces, opted_pod("ml"),
+                                  opted_pod("kube-system")], env, capsys)
     assert code == 1
     assert out.splitlines() == [
+        "ok: 1g.5gb: 1 MIG device(s) in ResourceSlices (castslice-gpu-1)",
+        "ok: 2g.10gb: 1 MIG device(s) in ResourceSlices (castslice-gpu-2)",
+        "ok: 3g.20gb: 1 MIG device(s) in ResourceSlices (castslice-gpu-3)",
+        "ok: 4g.20gb: 1 MIG device(s) in ResourceSlices (castslice-gpu-4)",
+        "ok: 7g.40gb: 1 MIG device(s) in ResourceSlices (castslice-gpu-5 to castslice-gpu-7)",
         "problem: namespace ml lacks ResourceClaimTemplate castslice-gpu-3: Pods converted there "
         "stay Pending (castslice dra-templates --namespace ml | kubectl apply -f -)",
         "ok: namespace research has every template (castslice-gpu-1 to castslice-gpu-7)",
@@ -149,10 +200,75 @@ def test_doctor_lists_each_namespace_and_template_the_claims_would_miss(tmp_path
 
 
 def test_doctor_passes_when_every_namespace_has_its_templates(tmp_path, capsys):
-    items = [claim_template("ml", f"castslice-gpu-{s}") for s in range(1, 5)] + [opted_pod("ml")]
-    code, out = doctor(tmp_path, items, DRA | {"CASTSLICE_MAX_SLICES": "4"}, capsys)
-    assert (code, out) == (0, "ok: namespace ml has every template (castslice-gpu-1 to "
-                              "castslice-gpu-4)\n")
+    env = DRA | {"CASTSLICE_MAX_SLICES": "4"}
+    items = [claim_template("ml", f"castslice-gpu-{s}", env) for s in range(1, 5)]
+    items += [resource_slice("a100-1", ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb"]),
+              opted_pod("ml")]
+    code, out = doctor(tmp_path, items, env, capsys)
+    assert (code, out.splitlines()[-1]) == (0, "ok: namespace ml has every template "
+                                               "(castslice-gpu-1 to castslice-gpu-4)")
+
+
+def test_doctor_for_dra_fails_when_no_device_backs_the_templates(tmp_path, capsys):
+    items = [claim_template("ml", f"castslice-gpu-{s}") for s in range(1, 8)] + [opted_pod("ml")]
+    code, out = doctor(tmp_path, items, DRA, capsys)
+    assert code == 1
+    problems = [line for line in out.splitlines() if line.startswith("problem:")]
+    assert problems[0] == ("problem: no ResourceSlice holds a MIG device of profile 1g.5gb: "
+                           "claims from castslice-gpu-1 stay Pending")
+    assert len(problems) == 5
+
+
+def shares_slice(node_name, shares, gpus=2):
+    """GPUs as the NVIDIA DRA driver announces them with --consumable-shares=N."""
+    one = {"value": "1"}
+    devices = [{"name": f"gpu-{i}", "allowMultipleAllocations": True,
+                "attributes": {"type": {"string": "gpu"}},
+                "capacity": {"memory": {"value": "40Gi"}, "shares": {
+                    "value": str(shares), "requestPolicy": {
+                        "default": one["value"], "validRange": {
+                            "min": "1", "max": str(shares), "step": "1"}}}}}
+               for i in range(gpus)]
+    return valid({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+                  "metadata": {"name": f"{node_name}-gpu.nvidia.com-q8r2z"},
+                  "spec": {"driver": "gpu.nvidia.com", "nodeName": node_name,
+                           "pool": {"name": node_name, "generation": 1,
+                                    "resourceSliceCount": 1},
+                           "devices": devices}})
+
+
+SHARED_8 = DRA | {"CASTSLICE_DRA_DEVICES": "shares", "CASTSLICE_SLICES_PER_GPU": "8"}
+
+
+@pytest.mark.parametrize(("items", "code", "line"), [
+    ([shares_slice("n1", 8)], 0, "ok: 2 GPU(s) announce shares (up to 8 per claim)"),
+    ([shares_slice("n1", 4)], 1, "problem: GPUs announce at most 4 shares: claims from "
+     "castslice-gpu-5 to castslice-gpu-8 can never be allocated; set "
+     "CASTSLICE_SLICES_PER_GPU=4"),
+    ([A100_SLICE], 1, "problem: no GPU in ResourceSlices announces shares capacity: claims from "
+     "castslice-gpu-1 to castslice-gpu-8 stay Pending (the NVIDIA DRA driver needs "
+     "--consumable-shares=N and its ConsumableShares gate; add resourceslices to the kubectl "
+     "get)"),
+])
+def test_doctor_checks_that_gpus_announce_the_shares_the_templates_ask(tmp_path, capsys, items,
+                                                                       code, line):
+    have = [claim_template("ml", f"castslice-gpu-{s}", SHARED_8) for s in range(1, 9)]
+    got, out = doctor(tmp_path, [*items, *have, opted_pod("ml")], SHARED_8, capsys)
+    assert (got, out.splitlines()[0]) == (code, line)
+
+
+def test_doctor_names_stale_and_unused_templates(tmp_path, capsys):
+    env = DRA | {"CASTSLICE_MAX_SLICES": "4"}
+    have = [claim_template("ml", f"castslice-gpu-{s}", SHARED_8) for s in range(1, 9)]
+    code, out = doctor(tmp_path, [resource_slice("n", ["1g.5gb", "2g.10gb", "3g.20gb",
+                                                      "4g.20gb"]), *have], env, capsys)
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "problem: namespace ml: ResourceClaimTemplate castslice-gpu-1 to castslice-gpu-4 differ "
+        "from what the configuration claims (castslice dra-templates --namespace ml | kubectl "
+        "apply -f -)",
+        "note: namespace ml: castslice-gpu-5, castslice-gpu-6, castslice-gpu-7, castslice-gpu-8 "
+        "no longer named by any claim"]
 
 
 @pytest.mark.parametrize("items", [[], [node("a", {})]])
@@ -164,13 +280,15 @@ def test_doctor_with_nothing_to_check_for_dra_says_so(tmp_path, capsys, items):
 JUNK = [None, 1, "x", [], {}, [1], {"a": 1}, [[1]], {"x": [1]}]
 
 
-@pytest.mark.parametrize("backend", ["mig", "dra"])
+@pytest.mark.parametrize("backend", [MIG, DRA, SHARED_8])
 @pytest.mark.parametrize("junk", JUNK, ids=repr)
 def test_doctor_reads_lists_with_any_value_anywhere_without_failing(tmp_path, capsys, backend,
                                                                     junk):
     items = [{"kind": "ResourceSlice", "spec": {"driver": junk, "devices": junk}},
              {"kind": "ResourceSlice", "spec": {"driver": "gpu.nvidia.com", "devices": [
-                 junk, {"attributes": junk}, {"attributes": {"profile": junk}}, {"basic": junk}]}},
+                 junk, {"attributes": junk}, {"attributes": {"profile": junk}}, {"basic": junk},
+                 {"capacity": junk}, {"capacity": {"shares": junk}},
+                 {"capacity": {"shares": {"requestPolicy": {"validRange": junk}}}}]}},
              {"kind": "DeviceClass", "metadata": {"name": junk},
               "spec": {"extendedResourceName": junk}},
              {"kind": "DeviceClass", "metadata": junk, "spec": junk},
@@ -178,5 +296,5 @@ def test_doctor_reads_lists_with_any_value_anywhere_without_failing(tmp_path, ca
              {"kind": "Namespace", "metadata": {"name": junk}},
              {"kind": "Pod", "metadata": {"namespace": junk, "annotations": junk}, "spec": junk},
              {"kind": "Node", "metadata": {"name": junk}, "status": {"allocatable": junk}}, junk]
-    code, out = doctor(tmp_path, items, {"CASTSLICE_BACKEND": backend}, capsys)
+    code, out = doctor(tmp_path, items, backend, capsys)
     assert code == 1 and "problem:" in out  # nothing usable in it: said, not a traceback

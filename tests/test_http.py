@@ -68,7 +68,8 @@ def test_dry_run_is_answered_but_not_counted_as_conversion():
 
 
 def test_savings_counter_uses_the_card_share_freed():
-    config = dataclasses.replace(Config(), gpu_hourly_cost=3.0, slices_per_gpu=8)
+    config = dataclasses.replace(Config(), gpu_hourly_cost=3.0, policy=dataclasses.replace(
+        Config().policy, slices_per_gpu=8))
     metrics = Metrics(config)
     client = testing.TestClient(create_app(config, metrics=metrics))
     review = pod_review({"castops.io/optimize": "true", "castops.io/workload-type": "inference"})

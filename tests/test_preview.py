@@ -21,7 +21,7 @@ PROPOSED = ('CASTSLICE_PRESETS=training=8,inference=2,batch=2,dev=1\n'
             '"optimize": true, "workloadType": "dev"}]\n')
 ON = {"castops.io/optimize": "true"}
 PODS = [  # (namespace, generateName, annotations, GPUs)
-    ("ml-training", "trainer-", ON | {"castops.io/workload-type": "training"}, "2"),
+    ("ml-training", "trainer-", ON | {"castops.io/workload-type": "training"}, "1"),
     ("ml-inference", "server-", ON | {"castops.io/workload-type": "inference"}, "1"),
     ("research", "notebook-", {}, "1"),
     ("research", "opted-out-", {"castops.io/optimize": "false"}, "1"),
@@ -52,8 +52,8 @@ def check_report(code, out):
     report = json.loads(out)
     assert report["events"] == 10 and report["changed"] == 4 and report["unrecorded"] == 0
     assert report["changes"] == [
-        {"namespace": "ml-training", "kind": "slices changed", "events": 2, "gpus_before": 4,
-         "gpus_after": 4, "slices_before": 12, "slices_after": 32},
+        {"namespace": "ml-training", "kind": "slices changed", "events": 2, "gpus_before": 2,
+         "gpus_after": 2, "slices_before": 6, "slices_after": 16},
         {"namespace": "research", "kind": "newly converted", "events": 2, "gpus_before": 0,
          "gpus_after": 2, "slices_before": 0, "slices_after": 2}]
     named = {kind: {(e["namespace"], e["pod"]) for e in found}
@@ -61,8 +61,8 @@ def check_report(code, out):
     assert named == {"slices changed": {("ml-training", "trainer-*")},
                      "newly converted": {("research", "notebook-*")}}
     example = report["examples"]["slices changed"][0]
-    assert example["before"].startswith("nvidia.com/gpu x2 -> nvidia.com/gpu-shared x6 (3 per")
-    assert example["after"].startswith("nvidia.com/gpu x2 -> nvidia.com/gpu-shared x16 (8 per")
+    assert example["before"].startswith("nvidia.com/gpu x1 -> nvidia.com/gpu-shared x3 (3 per")
+    assert example["after"].startswith("nvidia.com/gpu x1 -> nvidia.com/gpu-shared x8 (8 per")
     assert report["examples"]["newly converted"][0]["before"] == "passed: not-opted-in"
 
 
@@ -76,7 +76,7 @@ def test_a_proposed_configuration_names_exactly_the_pods_it_changes(tmp_path, ca
     code, table = preview(f"file://{target}", tmp_path, capsys)
     lines = table.out.splitlines()
     assert code == 1
-    assert lines[1].split() == ["ml-training", "slices", "changed", "2", "4->4", "12->32"]
+    assert lines[1].split() == ["ml-training", "slices", "changed", "2", "2->2", "6->16"]
     assert lines[-1].startswith("10 events, 4 would change (") and "events/s)" in lines[-1]
 
 

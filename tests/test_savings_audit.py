@@ -145,7 +145,7 @@ def test_savings_counts_mig_devices_as_their_share_of_seven(tmp_path, capsys):
     env = {"CASTSLICE_BACKEND": "mig"}
     on = {"castops.io/optimize": "true"}
     pods = [admitted(env, "ml", on | {"castops.io/workload-type": "training"}, 1),
-            admitted(env, "ml", on | {"castops.io/slice-ratio": "3"}, 2),
+            admitted(env, "ml", on | {"castops.io/slice-ratio": "3"}, 1, 1),
             admitted(env, "dev", on | {"castops.io/workload-type": "dev"}, 1)]
     report = savings_of(tmp_path, pods, env, capsys, "--price", "2", "--slices-per-gpu", "99")
     assert report["slices_per_gpu"] == 7  # a MIG card is 7 compute slices, whatever the flag
@@ -155,13 +155,45 @@ def test_savings_counts_mig_devices_as_their_share_of_seven(tmp_path, capsys):
         ("dev", 1, 1), ("ml", 4, 1), ("ml", 6, 2)]
 
 
-def test_savings_counts_each_dra_claim_as_one_gpu_of_its_template_slices(tmp_path, capsys):
-    # castslice-gpu-2 x3 and castslice-gpu-4 x1 on cards of 4 shares: 1.5 + 1 = 2.5 cards
-    env = {"CASTSLICE_BACKEND": "dra", "CASTSLICE_SLICES_PER_GPU": "4"}
+A30 = {"CASTSLICE_BACKEND": "mig", "CASTSLICE_MIG_PROFILES": "1g.6gb,2g.12gb,4g.24gb"}
+
+
+def test_savings_on_a30_count_a_card_as_four_compute_slices(tmp_path, capsys):
+    # training -> 4g.24gb: the whole A30, saves nothing; inference -> 2g.12gb: half a card
     on = {"castops.io/optimize": "true"}
-    pods = [admitted(env, "ml", on | {"castops.io/workload-type": "inference"}, 1, 2),
+    training = admitted(A30, "ml", on | {"castops.io/workload-type": "training"}, 1)
+    assert training["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/mig-4g.24gb"]
+    report = savings_of(tmp_path, [training], A30, capsys, "--price", "2")
+    assert report["slices_per_gpu"] == 4
+    assert report["gpus_with_sharing"] == 1.0 and report["saved_dollars_per_hour"] == 0.0
+    inference = admitted(A30, "ml", on | {"castops.io/workload-type": "inference"}, 1)
+    report = savings_of(tmp_path, [training, inference], A30, capsys, "--price", "2")
+    assert report["gpus_with_sharing"] == 1.5 and report["saved_dollars_per_hour"] == 1.0
+
+
+def test_savings_charges_a_dra_mig_claim_by_its_real_profile(tmp_path, capsys):
+    # inference: 3 claims of 2g (6/7), training: 4g (4/7), slice-ratio 5: 7g.40gb, a whole card
+    env = {"CASTSLICE_BACKEND": "dra"}
+    on = {"castops.io/optimize": "true"}
+    pods = [admitted(env, "ml", on | {"castops.io/workload-type": "inference"}, 1, 1, 1),
             admitted(env, "ml", on | {"castops.io/workload-type": "training"}, 1),
+            admitted(env, "ml", on | {"castops.io/slice-ratio": "5"}, 1),
             admitted({}, "ml", on, 1)]  # admitted by extended: not CastSlice's claims
+    report = savings_of(tmp_path, pods, env, capsys, "--price", "7")
+    assert report["slices_per_gpu"] == 7
+    assert report["gpus_without_sharing"] == 5 and report["gpus_with_sharing"] == 2.43
+    assert report["saved_dollars_per_hour"] == 18.0  # (5 - 17/7) x $7; the 7g claim saves 0
+    assert [(g["workload_type"], g["pods"], g["slices"]) for g in report["groups"]] == [
+        ("inference", 1, 6), ("training", 1, 4), ("unspecified", 1, 7)]
+
+
+def test_savings_counts_each_shares_claim_as_its_shares_of_n(tmp_path, capsys):
+    # castslice-gpu-2 x3 and castslice-gpu-4 x1 on cards of 4 shares: 1.5 + 1 = 2.5 cards
+    env = {"CASTSLICE_BACKEND": "dra", "CASTSLICE_DRA_DEVICES": "shares",
+           "CASTSLICE_SLICES_PER_GPU": "4", "CASTSLICE_PRESETS": "inference=2,training=4"}
+    on = {"castops.io/optimize": "true"}
+    pods = [admitted(env, "ml", on | {"castops.io/workload-type": "inference"}, 1, 1, 1),
+            admitted(env, "ml", on | {"castops.io/workload-type": "training"}, 1)]
     report = savings_of(tmp_path, pods, env, capsys)
     assert report["gpus_without_sharing"] == 4 and report["gpus_with_sharing"] == 2.5
     assert [(g["workload_type"], g["pods"], g["slices"]) for g in report["groups"]] == [

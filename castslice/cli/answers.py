@@ -36,9 +36,7 @@ def register(command: Register) -> None:
                         "dra back-end's claims name, for kubectl apply -f -")
     templates.add_argument("--namespace", action="append", required=True, metavar="NS",
                            help="a namespace whose Pods CastSlice converts (repeatable)")
-    templates.add_argument("--shared", action="store_true", help="share whole GPUs by "
-                           "consumable capacity (NVIDIA DRA driver --consumable-shares) "
-                           "instead of MIG devices")
+    templates.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
 
 
 def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -84,10 +82,13 @@ def dra_templates(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     bad = [n for n in args.namespace if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
     if bad:
         raise Failure(f"--namespace {bad[0]!r} is not a namespace name (a DNS-1123 label)")
-    if not args.shared and (past := dra.templates_missing_mig(policy)):
-        print(f"castslice: no MIG profile holds {past[0]}..{past[-1]} slices (largest "
-              f"{policy.mig_profiles[-1]}): Pods granted that many would stay Pending; set "
-              f"CASTSLICE_MAX_SLICES={past[0] - 1} or use --shared", file=sys.stderr)
-    yaml.safe_dump_all(dra.claim_templates(policy, args.namespace, args.shared), sys.stdout,
-                       sort_keys=False)
+    if args.shared and policy.dra_devices != "shares":
+        raise Failure("--shared is now the configuration's: set CASTSLICE_DRA_DEVICES=shares "
+                      "and CASTSLICE_SLICES_PER_GPU=N, as the server reads them")
+    counts = dra.slice_counts(policy)
+    yaml.safe_dump_all(dra.claim_templates(policy, args.namespace), sys.stdout, sort_keys=False)
+    if counts.stop <= policy.max_slices:
+        print(f"castslice: templates {policy.dra_template(1)} to "
+              f"{policy.dra_template(counts.stop - 1)}; Pods asking more slices per GPU are "
+              "admitted unchanged with a warning", file=sys.stderr)
     return 0

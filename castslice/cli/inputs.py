@@ -60,6 +60,9 @@ def documents(file: str) -> list[Any]:
     except (yaml.YAMLError, RecursionError) as error:
         raise Failure(f"{file}: neither JSON nor YAML: {' '.join(str(error).split())[:200]}"
                       ) from None
+    except ValueError:  # PyYAML hands an integer of any length to int(), which refuses it
+        raise Failure(f"{file}: holds an integer of more than {sys.get_int_max_str_digits()} "
+                      "digits, which no Kubernetes field takes") from None
 
 
 def one_document(file: str) -> Any:

@@ -27,8 +27,8 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster import savings as report
 
     config = load_config(env)
-    per_gpu = (None if config.policy.backend == "mig" else args.slices_per_gpu) or (
-        config.units_per_card)  # under mig a card is 7 compute slices, whatever the flag says
+    per_gpu = (None if config.policy.mig_devices else args.slices_per_gpu) or (
+        config.units_per_card)  # a MIG card is its ladder's compute slices, whatever the flag
     price = args.price if args.price is not None else config.gpu_hourly_cost
     if not per_gpu or per_gpu < 1:
         raise Failure("needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU (a whole number >= 1)")

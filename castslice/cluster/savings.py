@@ -5,9 +5,10 @@ scheduler reserves for each. Under `extended` the slices per GPU come from the s
 resolution the webhook runs (annotations, rules, presets of the current configuration), so
 the whole GPUs a Pod would have asked for are its units / slices, and a Pod admitted under
 another configuration is counted as this one would admit it. Under `mig` each device of a
-g profile is one GPU asked and g/7 of a card used; under `dra` each claim from a CastSlice
-template `<prefix><s>` is one GPU asked and s/R of a card. The model is gpucards'. What it
-cannot know: how long Pods will run, or whether the cards are really full.
+g profile is one GPU asked and g/C of a card used (C the card's compute slices: 7 on A100,
+4 on A30); under `dra` each claim from a CastSlice template `<prefix><s>` is one GPU asked
+and its MIG profile's g/C, or s/N of a card's shares. What it cannot know: how long Pods
+will run, or whether the cards are really full.
 """
 
 import html
@@ -19,7 +20,7 @@ from castslice.cluster.cards import cards_used
 from castslice.cluster.objects import effective_request, live
 from castslice.functions import resolve
 from castslice.functions.annotations import WORKLOAD_TYPE
-from castslice.functions.mig import COMPUTE_SLICES, compute
+from castslice.functions.mig import compute
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
@@ -97,16 +98,17 @@ def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
 
 def _usage(pod: dict[str, Any], policy: Policy, per_card: int) -> tuple[int, int, float]:
     """(whole GPUs it would have held, slices it holds, cards' worth it uses) under the
-    back-end: target units / slices per GPU; MIG devices of g/7 of a card each; claims
-    from CastSlice's templates of s slices each."""
+    back-end, by the one card model (cards.py): a MIG device or MIG claim costs its
+    profile's compute slices over the card's, a shares claim s/N, a shared unit 1/R."""
     if policy.backend == "mig":
         held = [(effective_request(pod, policy.mig_resource(p)), compute(p))
                 for p in policy.mig_profiles]
         return (sum(n for n, _ in held), sum(n * g for n, g in held),
-                sum(cards_used(n, g, COMPUTE_SLICES) for n, g in held))
+                sum(cards_used(n, g, per_card) for n, g in held))
     if policy.backend == "dra":
-        counts = [int(n) for n in _template_suffixes(pod, policy.dra_template_prefix)]
-        return len(counts), sum(counts), sum(cards_used(1, s, per_card) for s in counts)
+        granted = [policy.granted(int(n))
+                   for n in _template_suffixes(pod, policy.dra_template_prefix)]
+        return len(granted), sum(granted), sum(cards_used(1, g, per_card) for g in granted)
     units = effective_request(pod, policy.target_resource)
     if not units:
         return 0, 0, 0.0

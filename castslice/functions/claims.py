@@ -50,7 +50,7 @@ def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
     if wanted > MAX_CLAIMS:
         warnings.append(short(f"{wanted} GPUs would need more than {MAX_CLAIMS} claims; Pod "
                               "left unchanged"))
-        return Rewrite((), (), tuple(warnings), found.already_sliced)
+        return Rewrite((), (), tuple(warnings), found.already_sliced, found.most)
     names, made = _assign(holdings, _fresh_names(spec))
     ops: list[PatchOp] = []
     for holding in holdings:
@@ -61,7 +61,8 @@ def rewrite_claims(pod: Mapping[str, Any], source: str, template: str,
         ops += ([{"op": "add", "path": "/spec/resourceClaims/-", "value": e} for e in entries]
                 if "resourceClaims" in spec else
                 [{"op": "add", "path": "/spec/resourceClaims", "value": entries}])
-    return Rewrite(tuple(ops), tuple(holdings), tuple(warnings), found.already_sliced)
+    return Rewrite(tuple(ops), tuple(holdings), tuple(warnings), found.already_sliced,
+                   found.most)
 
 
 def _assign(holdings: list[Holding],

@@ -9,7 +9,7 @@ from typing import Any, Literal, NamedTuple
 
 from castslice.functions import resolve
 from castslice.functions.claims import rewrite_claims
-from castslice.functions.mig import compute, profile_for
+from castslice.functions.mig import profile_for
 from castslice.functions.patch import (
     Rewrite,
     annotate,
@@ -20,6 +20,7 @@ from castslice.functions.policy import Policy
 from castslice.functions.quantity import scaled
 from castslice.functions.reviews import AdmissionRequest, PatchOp, mapping, metadata_of
 from castslice.functions.rules import first_match
+from castslice.functions.text import short
 
 Outcome = Literal["mutated", "passed", "denied", "error"]
 """One vocabulary from the decision to the metrics and the log lines."""
@@ -87,52 +88,77 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     if invalid:
         warnings += tuple(AdmissionWarning(i.annotation.split("/")[-1], i.warning())
                           for i in invalid)
-    rewrite, becomes, granted = _rewrite(pod, policy, choice.value)
+    rewrite, becomes = _rewrite(pod, policy, choice.value)
+    if rewrite.most > 1:
+        return Decision("passed", "multi-gpu", warnings=(*warnings, _multi_gpu(
+            rewrite.most, policy)), slices=choice.value)
     if rewrite.warnings:
         warnings += tuple(AdmissionWarning("left-unchanged", w) for w in rewrite.warnings)
     if not rewrite.ops:
         reason = "already-sliced" if rewrite.already_sliced else "no-gpu"
         return Decision("passed", reason, warnings=warnings, slices=choice.value)
     if becomes is None:
-        return Decision("passed", "no-mig-profile", warnings=(*warnings, AdmissionWarning(
-            "no-mig-profile", f"{choice.value} slices per GPU ({choice.by}) is more than the "
-            f"largest MIG profile {policy.mig_profiles[-1]}; left unchanged")),
-            slices=choice.value)
+        return _nothing_fits(policy, choice, warnings)
     gpus = rewrite.scheduled_gpus()
     message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
                f"by {choice.by}; opted in by {by})")
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                    granted, gpus, message)
+                    policy.granted(choice.value), gpus, message)
+
+
+def _multi_gpu(gpus: int, policy: Policy) -> AdmissionWarning:
+    """Why a container asking for several whole GPUs is left alone: no back-end can promise
+    it that many distinct GPUs."""
+    why = ("a CUDA process uses one MIG device" if policy.mig_devices else
+           "claims of shares may all be one GPU" if policy.backend == "dra" else
+           "time-sliced units are not distinct GPUs")
+    return AdmissionWarning("multi-gpu", short(
+        f"a container asks for {gpus} {policy.source_resource}: {why}; Pod left unchanged"))
+
+
+def _nothing_fits(policy: Policy, choice: resolve.Choice,
+                  warnings: tuple[AdmissionWarning, ...]) -> Decision:
+    """A slice count past what the cluster offers: no profile (mig), no template (dra)."""
+    asked = f"{choice.value} slices per GPU ({choice.by})"
+    if policy.backend == "mig":
+        kind, text = "no-mig-profile", (f"{asked} is more than the largest MIG profile "
+                                        f"{policy.mig_profiles[-1]}; left unchanged")
+    else:
+        kind, text = "no-template", (f"{asked} has no ResourceClaimTemplate (largest "
+                                     f"{policy.dra_template(policy.largest_slices() or 0)}); "
+                                     "left unchanged")
+    return Decision("passed", kind, warnings=(*warnings, AdmissionWarning(kind, short(text))),
+                    slices=choice.value)
 
 
 class _BackendRewrite(NamedTuple):
     rewrite: Rewrite
     becomes: Callable[[int], str] | None
-    """What g whole GPUs became, in words for castops.io/sliced; None for a mig slice count
-    past the ladder (its rewrite is never applied)."""
-    granted: int
-    """Slices each GPU really gets: under mig, the whole profile's compute slices."""
+    """What g whole GPUs became, in words for castops.io/sliced; None for a slice count
+    past what the cluster offers (its rewrite is never applied)."""
 
 
 def _rewrite(pod: dict[str, Any], policy: Policy, slices: int) -> _BackendRewrite:
     """The back-end's rewrite: the only step where the back-ends differ."""
     source = policy.source_resource
+    largest = policy.largest_slices()
+    fits = largest is None or slices <= largest
     if policy.backend == "dra":
         template = policy.dra_template(slices)
         return _BackendRewrite(
             rewrite_claims(pod, source, template, policy.dra_template_prefix),
-            lambda gpus: f"{gpus} claim{'s' * (gpus != 1)} from template {template}", slices)
+            (lambda gpus: f"{gpus} claim{'s' * (gpus != 1)} from template {template}")
+            if fits else None)
     if policy.backend == "mig":
-        profile = profile_for(policy.mig_profiles, slices)
-        target = policy.mig_resource(profile or policy.mig_profiles[-1])
+        target = policy.mig_resource(profile_for(policy.mig_profiles, slices)
+                                     or policy.mig_profiles[-1])
         held = resource_held(policy.mig_resource_prefix, prefix=True)
         return _BackendRewrite(rewrite_resources(pod, source, target, 1, held),
-                               None if profile is None else lambda gpus: f"{target} x{gpus}",
-                               compute(profile) if profile else slices)
+                               (lambda gpus: f"{target} x{gpus}") if fits else None)
     target = policy.target_resource
     return _BackendRewrite(
         rewrite_resources(pod, source, target, slices, resource_held(target)),
-        lambda gpus: f"{target} x{scaled(gpus, slices)}", slices)
+        lambda gpus: f"{target} x{scaled(gpus, slices)}")
 
 
 def _pass_through(request: AdmissionRequest, policy: Policy) -> str | None:

@@ -41,12 +41,14 @@ class Holding(NamedTuple):
 
 
 class Scan(NamedTuple):
-    """The containers to convert, why others were left alone, and whether some container
-    already holds what a conversion writes (a Pod admitted twice)."""
+    """The containers to convert, why others were left alone, whether some container
+    already holds what a conversion writes (a Pod admitted twice), and the most whole GPUs
+    any one container asks for."""
 
     holdings: tuple[Holding, ...]
     warnings: tuple[str, ...]
     already_sliced: bool
+    most: int = 0
 
 
 class Rewrite(NamedTuple):
@@ -56,6 +58,8 @@ class Rewrite(NamedTuple):
     converted: tuple[Holding, ...]
     warnings: tuple[str, ...]
     already_sliced: bool
+    most: int = 0
+    """The most whole GPUs any one container asks for: above 1, nothing is converted."""
 
     def scheduled_gpus(self) -> int:
         """Whole GPUs the scheduler would have reserved for the converted containers."""
@@ -94,6 +98,7 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
     holdings: list[Holding] = []
     warnings: list[str] = []
     already = False
+    most = 0
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return Scan((), (), False)
@@ -118,6 +123,7 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
             if not counts:
                 already = already or has is not None
                 continue
+            most = max(most, gpus)
             if has is not None or broken:
                 problem = _problem(container, resources, counts, source, has)
                 if problem:
@@ -127,7 +133,7 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
                 list_name, index, container, cast(tuple[tuple[str, int], ...], tuple(counts)),
                 gpus, list_name == INIT and container.get("restartPolicy") == "Always",
                 f"/spec/{list_name}/{index}/resources/"))
-    return Scan(tuple(holdings), tuple(warnings), already)
+    return Scan(tuple(holdings), tuple(warnings), already, most)
 
 
 @lru_cache(maxsize=16)
@@ -164,7 +170,8 @@ def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu:
             ops += ({"op": "remove", "path": prefix + section + source_key},
                     {"op": "add", "path": prefix + section + target_key,
                      "value": str(scaled(count, per_gpu))})
-    return Rewrite(tuple(ops), found.holdings, found.warnings, found.already_sliced)
+    return Rewrite(tuple(ops), found.holdings, found.warnings, found.already_sliced,
+                   found.most)
 
 
 _SLICED_PATH = pointer("metadata", "annotations", SLICED)

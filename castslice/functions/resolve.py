@@ -8,6 +8,10 @@ from castslice.functions.policy import Policy
 from castslice.functions.rules import Rule
 from castslice.functions.text import short, show
 
+_MAX_DIGITS = 5
+"""CASTSLICE_MAX_SLICES is at most 10000: longer digit strings are over it unread (int() of
+thousands of digits is refused, and costs more than the whole admission)."""
+
 
 class Choice(NamedTuple):
     """A resolved value and the one thing that decided it, in words for the annotation."""
@@ -58,9 +62,9 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
     choice: Choice | None = None
     if SLICE_RATIO in annotations:
         ratio = annotations[SLICE_RATIO]
-        if isinstance(ratio, str) and ratio.isascii() and ratio.isdigit() and (
-            1 <= int(ratio) <= policy.max_slices
-        ) and not ratio.startswith("0"):
+        if isinstance(ratio, str) and ratio.isascii() and ratio.isdigit() and len(
+            ratio) <= _MAX_DIGITS and 1 <= int(ratio) <= policy.max_slices and not (
+                ratio.startswith("0")):
             choice = Choice(int(ratio), f"{SLICE_RATIO}={ratio}")
         else:
             invalid.append(Invalid(SLICE_RATIO, ratio,

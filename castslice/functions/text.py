@@ -7,8 +7,12 @@ MAX_WARNING = 120
 
 
 def show(value: object, limit: int = 24) -> str:
-    """A user-supplied value quoted as JSON (control characters escaped), cut to `limit`."""
-    text = json.dumps(value, ensure_ascii=True)
+    """A user-supplied value quoted as JSON (control characters escaped), cut to `limit`.
+    A value nested past what the encoder walks is shown by its type alone."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (RecursionError, ValueError):
+        text = f"<{type(value).__name__} nested too deep>"
     return text if len(text) <= limit else text[: limit - 4] + '..."'
 
 

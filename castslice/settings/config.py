@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from castslice.functions.mig import COMPUTE_SLICES
 from castslice.functions.policy import Policy
 from castslice.functions.rules import Rule
 from castslice.settings import values
@@ -45,7 +44,6 @@ class Config:
     capture_redact_annotations: tuple[str, ...] = DEFAULT_REDACTED_ANNOTATIONS
     capture_queue: int = 10_000
     gpu_hourly_cost: float | None = None
-    slices_per_gpu: int | None = None
     drain_seconds: float = 5.0
 
     @classmethod
@@ -80,7 +78,6 @@ class Config:
             capture_queue=read.whole("CAPTURE_QUEUE", 10_000, 1, 1_000_000),
             gpu_hourly_cost=read.parse("GPU_HOURLY_COST", "", values.blank_is_none(values.real(
                 0, 1e6, "dollars per GPU-hour, a number above 0, e.g. 2.5", above_low=True))),
-            slices_per_gpu=read.parse("SLICES_PER_GPU", "", values.optional_whole),
             drain_seconds=read.parse("DRAIN_SECONDS", "5", values.real(
                 0, 600, "seconds from 0 to 600, e.g. 5 or 0.5")),
         )
@@ -90,9 +87,8 @@ class Config:
 
     @property
     def units_per_card(self) -> int | None:
-        """What one physical GPU holds, for the savings model: its 7 compute slices under
-        mig, else the shared units of CASTSLICE_SLICES_PER_GPU (None when unset)."""
-        return COMPUTE_SLICES if self.policy.backend == "mig" else self.slices_per_gpu
+        """What one physical GPU holds, for the savings model (Policy.card_units)."""
+        return self.policy.card_units()
 
     def fingerprint(self) -> str:
         """A short hash of every effective setting, rules' content included, stamped on

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from castslice.functions.mig import resource_suffix
+
 PREFIX = "CASTSLICE_"
 DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
 _QUALIFIED_NAME = re.compile(
@@ -99,7 +101,7 @@ def resource_name(value: str) -> str:
 
 
 def mig_prefix(value: str, ladder: tuple[str, ...]) -> str:
-    if not all(_QUALIFIED_NAME.fullmatch(value + profile) for profile in ladder) or (
+    if not all(_QUALIFIED_NAME.fullmatch(value + resource_suffix(p)) for p in ladder) or (
             "/" not in value):
         raise ValueError("allowed: a resource name prefix such as nvidia.com/mig- (prefix + "
                          "profile must be an extended resource name)")
@@ -171,3 +173,4 @@ def optional_whole(value: str) -> int | None:
     if not is_whole(value) or not 1 <= int(value) <= 10_000:
         raise ValueError("allowed: a whole number from 1 to 10000")
     return int(value)
+

@@ -1,17 +1,27 @@
-"""doctor for `dra`, from `kubectl get resourceclaimtemplates,namespaces,pods -A -o json`.
+"""doctor for `dra`, from
+`kubectl get resourceslices,resourceclaimtemplates,namespaces,pods -A -o json`.
 
-Every namespace where Pods opt in must hold every template the claims can name; Kubernetes
-accepts a Pod naming a missing template and leaves it Pending, retrying for up to 1000 s
-before 1.36 (kubernetes#135835).
+The devices the templates ask for must exist in ResourceSlices (a capacity request a
+device does not provide is never met: k8s.io/api resource/v1 CapacityRequirements), and
+every namespace where Pods opt in must hold every template the claims can name, as
+`dra-templates` prints it now; Kubernetes accepts a Pod naming a missing template and
+leaves it Pending, retrying for up to 1000 s before 1.36 (kubernetes#135835).
 """
 
 from fnmatch import fnmatchcase
 from typing import Any
 
 from castslice.cluster.doctor.diagnosis import Diagnosis
-from castslice.cluster.dra import slice_counts
+from castslice.cluster.dra import (
+    SHARES,
+    claim_templates,
+    gpu_shares,
+    mig_devices,
+    slice_counts,
+)
 from castslice.cluster.objects import objects_of
 from castslice.functions import resolve
+from castslice.functions.mig import profile_for
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
 from castslice.functions.rules import first_match
@@ -21,9 +31,12 @@ _GLOB = frozenset("*?[")
 
 
 def check(documents: list[Any], policy: Policy) -> Diagnosis:
+    """Devices first (a template no device can satisfy leaves every Pod Pending), then the
+    templates of every namespace where Pods opt in, as `dra-templates` prints them now."""
     result = Diagnosis()
+    _devices(objects_of(documents, "ResourceSlice"), policy, result)
     templates = {(text_or_empty(metadata_of(t).get("namespace")),
-                  text_or_empty(metadata_of(t).get("name")))
+                  text_or_empty(metadata_of(t).get("name"))): mapping(t.get("spec"))
                  for t in objects_of(documents, "ResourceClaimTemplate")}
     namespaces = sorted(opted_namespaces(documents, policy) | {
         ns for ns, name in templates if ns and name.startswith(policy.dra_template_prefix)})
@@ -32,18 +45,66 @@ def check(documents: list[Any], policy: Policy) -> Diagnosis:
         result.problem("no namespace to check: no opted-in Pod, no Namespace a rule matches, "
                        "no CastSlice template (add namespaces,pods to the kubectl get)")
     for namespace in namespaces:
-        missing = [s for s in slice_counts(policy)
-                   if (namespace, policy.dra_template(s)) not in templates]
-        if missing:
-            result.problem(f"namespace {namespace} lacks ResourceClaimTemplate "
-                           f"{_ranges(policy, missing)}: Pods converted there "
-                           f"stay Pending (castslice dra-templates --namespace {namespace} | "
-                           "kubectl apply -f -)")
-        else:
-            result.lines.append(f"ok: namespace {namespace} has every template "
-                                f"({policy.dra_template(1)} to "
-                                f"{policy.dra_template(policy.max_slices)})")
+        _templates(namespace, templates, policy, result)
     return result
+
+
+def _devices(slices: list[dict[str, Any]], policy: Policy, result: Diagnosis) -> None:
+    """Each MIG profile a template asks for has devices, or GPUs announce enough shares."""
+    counts = slice_counts(policy)
+    if policy.dra_devices == "shares":
+        shares = gpu_shares(slices)
+        if not shares:
+            result.problem(f"no GPU in ResourceSlices announces {SHARES} capacity: claims from "
+                           f"{_ranges(policy, list(counts))} stay Pending (the NVIDIA DRA "
+                           "driver needs --consumable-shares=N and its ConsumableShares gate; "
+                           "add resourceslices to the kubectl get)")
+        elif max(shares) < counts[-1]:
+            result.problem(f"GPUs announce at most {max(shares)} shares: claims from "
+                           f"{_ranges(policy, list(counts)[max(shares):])} can never be "
+                           f"allocated; set CASTSLICE_SLICES_PER_GPU={max(shares)}")
+        else:
+            result.lines.append(f"ok: {len(shares)} GPU(s) announce {SHARES} (up to "
+                                f"{max(shares)} per claim)")
+        return
+    devices = mig_devices(slices)
+    for profile in dict.fromkeys(profile_for(policy.mig_profiles, s) for s in counts):
+        needing = [s for s in counts if profile_for(policy.mig_profiles, s) == profile]
+        if profile is None:
+            continue
+        if devices[profile]:
+            result.lines.append(f"ok: {profile}: {devices[profile]} MIG device(s) in "
+                                f"ResourceSlices ({_ranges(policy, needing)})")
+        else:
+            result.problem(f"no ResourceSlice holds a MIG device of profile {profile}: claims "
+                           f"from {_ranges(policy, needing)} stay Pending")
+
+
+def _templates(namespace: str, templates: dict[tuple[str, str], dict[str, Any]],
+               policy: Policy, result: Diagnosis) -> None:
+    """Missing templates (Pods stay Pending), stale ones (they ask other devices than the
+    configuration's), and CastSlice templates no claim names any more."""
+    wanted = {t["metadata"]["name"]: t["spec"] for t in claim_templates(policy, [namespace])}
+    missing = [s for s in slice_counts(policy) if (namespace, policy.dra_template(s))
+               not in templates]
+    stale = [s for s in slice_counts(policy) if templates.get(
+        (namespace, policy.dra_template(s)), wanted[policy.dra_template(s)])
+        != wanted[policy.dra_template(s)]]
+    fix = f"(castslice dra-templates --namespace {namespace} | kubectl apply -f -)"
+    if missing:
+        result.problem(f"namespace {namespace} lacks ResourceClaimTemplate "
+                       f"{_ranges(policy, missing)}: Pods converted there stay Pending {fix}")
+    if stale:
+        result.problem(f"namespace {namespace}: ResourceClaimTemplate {_ranges(policy, stale)} "
+                       f"differ from what the configuration claims {fix}")
+    unused = sorted(name for ns, name in templates if ns == namespace and name.startswith(
+        policy.dra_template_prefix) and name not in wanted)
+    if unused:
+        result.lines.append(f"note: namespace {namespace}: {', '.join(unused)} no longer "
+                            "named by any claim")
+    if not missing and not stale:
+        result.lines.append(f"ok: namespace {namespace} has every template "
+                            f"({_ranges(policy, list(slice_counts(policy)))})")
 
 
 def opted_namespaces(documents: list[Any], policy: Policy) -> set[str]:

@@ -5,12 +5,10 @@ plugin (allocatable `nvidia.com/mig-<profile>`) or by a DRA driver's ResourceSli
 DeviceClass serving that name.
 """
 
-from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from castslice.cluster.doctor.diagnosis import Diagnosis
-from castslice.cluster.dra import DRIVER, slice_counts
+from castslice.cluster.dra import mig_devices, slice_counts
 from castslice.cluster.objects import objects_of
 from castslice.functions.mig import profile_for
 from castslice.functions.policy import Policy
@@ -55,22 +53,3 @@ def check(documents: list[Any], policy: Policy) -> Diagnosis:
         result.lines.append(f"note: slice counts past {largest} (CASTSLICE_MAX_SLICES="
                             f"{policy.max_slices}) leave Pods unchanged, with a warning")
     return result
-
-
-def mig_devices(slices: Iterable[dict[str, Any]]) -> Counter[str]:
-    """MIG devices per profile in ResourceSlices of the NVIDIA driver (v1 devices, or
-    v1beta1's `basic`); the attribute is `profile` in the driver's domain."""
-    found: Counter[str] = Counter()
-    for item in slices:
-        spec = mapping(item.get("spec"))
-        driver = spec.get("driver")
-        devices = spec.get("devices")
-        for device in devices if isinstance(devices, list) else ():
-            device = mapping(device)
-            attributes = mapping(mapping(device.get("basic", device)).get("attributes"))
-            key = "profile" if driver == DRIVER else f"{DRIVER}/profile"
-            value = mapping(attributes.get(key, attributes.get(f"{DRIVER}/profile"))).get(
-                "string")
-            if isinstance(value, str):
-                found[value] += 1
-    return found
