@@ -186,12 +186,15 @@ def test_device_plugin_examples_advertise_what_their_castslice_settings_name(nam
     path = ROOT / "deploy" / "examples" / name
     config_map = yaml.safe_load(path.read_text())
     kubernetes_validate.validate(config_map, K8S_VERSION, strict=True)
-    sharing = yaml.safe_load(config_map["data"][key])["sharing"]
+    plugin_config = yaml.safe_load(config_map["data"][key])
+    sharing = plugin_config["sharing"]
     (strategy,) = sharing.values()
     settings = dict(re.findall(r"^#\s+(CASTSLICE_[A-Z_]+)=(\S+)", path.read_text(), re.M))
     assert strategy["renameByDefault"] is True
     assert settings["CASTSLICE_TARGET_RESOURCE"] == "nvidia.com/gpu.shared"
     assert int(settings["CASTSLICE_SLICES_PER_GPU"]) == strategy["resources"][0]["replicas"]
+    if key == "time-slicing":  # one converted GPU must stay one GPU on multi-GPU nodes
+        assert plugin_config["flags"]["plugin"]["sharedDevicesAllocationPolicy"] == "packed"
     if key == "mps":
         assert settings["CASTSLICE_MAX_SLICES"] == "1"
         assert all(p.endswith("=1") for p in settings["CASTSLICE_PRESETS"].split(","))

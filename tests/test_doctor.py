@@ -60,3 +60,34 @@ def test_mps_is_fine_when_every_grant_is_one(tmp_path, capsys):
 def test_input_without_nodes_is_a_problem(tmp_path, capsys):
     code, out = run(tmp_path, [], {}, capsys)
     assert code == 1 and "no Node objects" in out
+
+
+def gfd_node(name, gpus, replicas=8):
+    """A time-slicing node as GPU feature discovery labels it."""
+    made = node(name, {"nvidia.com/gpu.shared": str(gpus * replicas)}, "time-slicing")
+    made["metadata"]["labels"] |= {"nvidia.com/gpu.count": str(gpus),
+                                   "nvidia.com/gpu.replicas": str(replicas)}
+    return made
+
+
+SHARED = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
+
+
+def test_nodes_with_several_gpus_are_warned_when_a_container_can_get_several_units(tmp_path,
+                                                                                   capsys):
+    code, out = run(tmp_path, [gfd_node("dgx-1", 8), gfd_node("t4-1", 1)], SHARED, capsys)
+    assert code == 0  # the Pods schedule; what they see is the warning's subject
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: node dgx-1 has 8 GPUs (nvidia.com/gpu.count) and CastSlice may grant up to 64 "
+        "nvidia.com/gpu.shared to one container: the device plugin's default `distributed` "
+        "policy takes them from different GPUs, so the container may see up to 8; set "
+        "flags.plugin.sharedDevicesAllocationPolicy: packed (device plugin v0.20+, "
+        "deploy/examples), keep presets and CASTSLICE_MAX_SLICES at 1, or use the mig or dra "
+        "back-end"]
+
+
+def test_several_gpus_are_fine_when_every_grant_is_one_unit(tmp_path, capsys):
+    env = SHARED | {"CASTSLICE_MAX_SLICES": "1", "CASTSLICE_PRESETS": "training=1,dev=1"}
+    code, out = run(tmp_path, [gfd_node("dgx-1", 8)], env, capsys)
+    assert code == 0 and "warning" not in out

@@ -1,9 +1,12 @@
 """doctor for `extended`, from `kubectl get nodes -o json`.
 
 Some node must advertise the target resource in its allocatable (if none does, every
-mutated Pod stays Pending), and on nodes whose sharing strategy is MPS the NVIDIA device
-plugin refuses a container asking for more than 1 shared GPU (failRequestsGreaterThanOne is
-forced on there).
+mutated Pod stays Pending); on nodes whose sharing strategy is MPS the NVIDIA device plugin
+refuses a container asking for more than 1 shared GPU (failRequestsGreaterThanOne is forced
+on there); and on nodes with several GPUs (GPU feature discovery's nvidia.com/gpu.count)
+the plugin's default allocation policy spreads a container's units over GPUs
+(k8s-device-plugin internal/rm/allocate.go), so a container granted more than one unit may
+see several GPUs.
 """
 
 from typing import Any
@@ -15,6 +18,8 @@ from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
 
 STRATEGY_LABEL = "nvidia.com/gpu.sharing-strategy"
+COUNT_LABEL = "nvidia.com/gpu.count"
+"""GPU feature discovery's count of physical GPUs on the node."""
 STOCK_RENAMED = "nvidia.com/gpu.shared"
 
 
@@ -47,6 +52,16 @@ def check(documents: list[Any], policy: Policy) -> Diagnosis:
                 f"asking for more than 1 {target} fails there (UnexpectedAdmissionError), and "
                 f"CastSlice may grant up to {grant} per GPU; keep such Pods off MPS nodes or "
                 "set CASTSLICE_MAX_SLICES=1 and every preset to 1")
+        gpus = whole_count(labels.get(COUNT_LABEL))
+        if gpus and gpus > 1 and grant > 1:
+            result.lines.append(
+                f"warning: node {metadata_of(node).get('name', '?')} has {gpus} GPUs "
+                f"({COUNT_LABEL}) and CastSlice may grant up to {grant} {target} to one "
+                "container: the device plugin's default `distributed` policy takes them from "
+                f"different GPUs, so the container may see up to {min(gpus, grant)}; set "
+                "flags.plugin.sharedDevicesAllocationPolicy: packed (device plugin v0.20+, "
+                "deploy/examples), keep presets and CASTSLICE_MAX_SLICES at 1, or use the "
+                "mig or dra back-end")
     if not nodes:
         result.problem("no Node objects in the input (kubectl get nodes -o json)")
     return result
