@@ -53,9 +53,9 @@ def check_report(code, out):
     assert report["events"] == 10 and report["changed"] == 4 and report["unrecorded"] == 0
     assert report["changes"] == [
         {"namespace": "ml-training", "kind": "slices changed", "events": 2, "gpus_before": 2,
-         "gpus_after": 2, "slices_before": 6, "slices_after": 16},
+         "gpus_after": 2, "slices_before": 6, "slices_after": 16, "profiles": {}},
         {"namespace": "research", "kind": "newly converted", "events": 2, "gpus_before": 0,
-         "gpus_after": 2, "slices_before": 0, "slices_after": 2}]
+         "gpus_after": 2, "slices_before": 0, "slices_after": 2, "profiles": {}}]
     named = {kind: {(e["namespace"], e["pod"]) for e in found}
              for kind, found in report["examples"].items()}
     assert named == {"slices changed": {("ml-training", "trainer-*")},
@@ -148,3 +148,49 @@ def test_a_malformed_capture_is_one_line_of_error(tmp_path, capsys, lines, extra
     assert main(["replay", f"file://{tmp_path / 'captured'}", *args], {}) == 1
     err = capsys.readouterr().err
     assert err.startswith("castslice: file://") and err.count("\n") == 1, err
+
+
+def what_if(before_env, after_env, annotations):
+    """One Pod decided under two configurations, as the preview adds a captured event."""
+    from castslice.capture.preview import Preview
+    from castslice.functions.admit import admit, check_review
+    from castslice.settings.config import Config
+
+    review = pod_review(annotations, containers=[gpu_container("main", "1")])
+    preview = Preview()
+    kind = preview.add({"namespace": "ml", "uid": "u", "request": review},
+                       admit(check_review(review), Config.from_env(before_env).policy),
+                       admit(check_review(review), Config.from_env(after_env).policy))
+    return kind, preview
+
+
+MIG = {"CASTSLICE_BACKEND": "mig"}
+TRAINING = ON | {"castops.io/workload-type": "training"}
+
+
+def test_a_what_if_names_a_new_mig_profile_and_shows_it():
+    kind, preview = what_if(MIG, MIG | {"CASTSLICE_PRESETS": "training=5"}, TRAINING)
+    assert kind == "profile changed"
+    assert preview.table(1.0).splitlines()[1].split() == [
+        "ml", "profile", "changed", "1", "1->1", "4g.20gb->7g.40gb"]
+
+
+@pytest.mark.parametrize("backend", ["mig", "dra"])
+def test_a_what_if_with_the_same_profile_changes_nothing(backend):
+    env = {"CASTSLICE_BACKEND": backend, "CASTSLICE_PRESETS": "training=5"}
+    kind, preview = what_if(env, env | {"CASTSLICE_PRESETS": "training=6"}, TRAINING)
+    assert kind is None and preview.changed == 0  # castslice-gpu-5 and -6 both claim 7g.40gb
+
+
+def test_a_what_if_gives_conversions_that_no_longer_fit_their_own_row():
+    a30 = MIG | {"CASTSLICE_MIG_PROFILES": "1g.6gb,2g.12gb,4g.24gb"}
+    kind, _ = what_if(MIG, a30, ON | {"castops.io/slice-ratio": "7"})
+    assert kind == "no longer fits"
+
+
+def test_current_env_and_a_proposed_env_file_are_refused_together(tmp_path, capsys):
+    (tmp_path / "proposed.env").write_text("CASTSLICE_DEFAULT_SLICES=2\n")
+    code = main(["replay", f"file://{tmp_path}", "--env-file", str(tmp_path / "proposed.env"),
+                 "--current-env"], {})
+    assert code == 1
+    assert "give one of them" in capsys.readouterr().err

@@ -17,6 +17,10 @@ from castslice.functions.reviews import mapping, metadata_of
 EXAMPLES = 3
 
 
+NOTHING_FITS = frozenset({"no-mig-profile", "no-template"})
+"""Reasons a Pod opted in passes unchanged because the cluster offers nothing that large."""
+
+
 @dataclass(slots=True)
 class Row:
     events: int = 0
@@ -24,6 +28,9 @@ class Row:
     gpus_after: int = 0
     slices_before: int = 0
     slices_after: int = 0
+    profiles: dict[str, int] = field(default_factory=dict)
+    """MIG profile before -> after ("3g.20gb->4g.20gb"), events each: what the slices were
+    granted as, under mig or dra with MIG templates."""
 
 
 @dataclass(slots=True)
@@ -35,7 +42,7 @@ class Preview:
     def add(self, record: dict[str, Any], before: Admission, after: Admission) -> str | None:
         """Count one event; returns its kind of change, None when the answer stays."""
         self.events += 1
-        kind = change(before.response["response"], after.response["response"])
+        kind = effect(before, after)
         if kind is None:
             return None
         namespace = str(record.get("namespace") or "")
@@ -45,6 +52,9 @@ class Preview:
         row.gpus_after += after.decision.gpus
         row.slices_before += before.decision.granted
         row.slices_after += after.decision.granted
+        if before.decision.profile or after.decision.profile:
+            pair = f"{before.decision.profile or '-'}->{after.decision.profile or '-'}"
+            row.profiles[pair] = row.profiles.get(pair, 0) + 1
         shown = self.examples.setdefault(kind, [])
         if len(shown) < EXAMPLES:
             shown.append({"namespace": namespace, "pod": _pod_name(record),
@@ -69,7 +79,7 @@ class Preview:
         lines = [f"{'NAMESPACE':24} {'CHANGE':20} {'EVENTS':>7} {'GPUS':>11} {'SLICES':>13}"]
         lines += [f"{ns:24} {kind:20} {row.events:>7} "
                   f"{f'{row.gpus_before}->{row.gpus_after}':>11} "
-                  f"{f'{row.slices_before}->{row.slices_after}':>13}"
+                  f"{','.join(row.profiles) or f'{row.slices_before}->{row.slices_after}':>13}"
                   for (ns, kind), row in self._sorted()]
         for kind in KINDS:
             for example in self.examples.get(kind, ()):
@@ -83,6 +93,27 @@ class Preview:
 
     def _sorted(self) -> list[tuple[tuple[str, str], Row]]:
         return sorted(self.rows.items(), key=lambda item: (item[0][0], KINDS.index(item[0][1])))
+
+
+def effect(before: Admission, after: Admission) -> str | None:
+    """What the change would do to the Pod, not to the answer's bytes: a MIG device of the
+    same profile is no change (castslice-gpu-5 and -6 both claim 7g.40gb on an A100), a
+    different profile is "profile changed", and a conversion that now passes because
+    nothing is that large is "no longer fits"."""
+    kind = change(before.response["response"], after.response["response"])
+    old, new = before.decision, after.decision
+    if kind == "no longer converted" and new.reason in NOTHING_FITS:
+        return "no longer fits"
+    if kind in ("slices changed", "patch changed") and old.profile and new.profile:
+        if old.profile != new.profile:
+            return "profile changed"
+        return None if (old.gpus, _places(old)) == (new.gpus, _places(new)) else "patch changed"
+    return kind
+
+
+def _places(decision: Decision) -> list[tuple[str, str]]:
+    """The ops of a patch without their values: which containers and fields it changes."""
+    return [(op["op"], op["path"]) for op in decision.patch]
 
 
 def outcome(decision: Decision) -> str:

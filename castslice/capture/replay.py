@@ -15,8 +15,11 @@ from castslice.functions.policy import Policy
 from castslice.offline.events import readable
 from castslice.settings.config import ConfigError, policy_from_env
 
-KINDS = ("newly converted", "no longer converted", "slices changed", "patch changed",
-         "warnings changed", "now denied", "no longer denied")
+KINDS = ("newly converted", "no longer converted", "no longer fits", "slices changed",
+         "profile changed", "patch changed", "warnings changed", "now denied",
+         "no longer denied")
+"""Kinds of change, most important first; "no longer fits" and "profile changed" come
+from a what-if (capture/preview.py), which compares effects, not bytes."""
 
 
 class Captured(NamedTuple):

@@ -50,6 +50,9 @@ def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if _is_capture(args.dir):
         if args.update:
             raise Failure("--update rewrites golden events only; captured events are a record")
+        if args.env_file and args.current_env:
+            raise Failure("--current-env compares with this environment, --env-file with a "
+                          "proposed one: give one of them")
         if args.env_file:
             return preview_change(args, env)
         return replay_captured(args, env)

@@ -48,6 +48,9 @@ class Decision(NamedTuple):
     """For a mutation, the castops.io/sliced text; for a denial, the status message."""
     error: BaseException | None = None
     """For the outcome error: what failed, for the log."""
+    profile: str = ""
+    """For a mutation to MIG devices (mig, or dra with MIG templates): the profile each GPU
+    became, so a what-if can tell a profile change from a relabelled one."""
 
     @property
     def granted(self) -> int:
@@ -102,8 +105,9 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     gpus = rewrite.scheduled_gpus()
     message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
                f"by {choice.by}; opted in by {by})")
+    profile = profile_for(policy.mig_profiles, choice.value) if policy.mig_devices else None
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                    policy.granted(choice.value), gpus, message)
+                    policy.granted(choice.value), gpus, message, profile=profile or "")
 
 
 def _multi_gpu(gpus: int, policy: Policy) -> AdmissionWarning:
