@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from castslice.cli import main
 from castslice.functions.admit import InvalidReview, admit, check_review
+from castslice.functions.mig import parse_ladder
 from castslice.functions.policy import Policy
 from castslice.offline.events import readable
 from tests.hostile import check_answer, hostile_body
@@ -313,3 +314,41 @@ def test_dra_at_the_claim_cap_writes_every_claim():
     pod = admitted_pod(review, answer(review, DRA))
     assert_valid_pod(pod)
     assert len(pod["spec"]["resourceClaims"]) == 64
+
+
+def test_a_second_dra_admission_is_already_sliced():
+    review = pod_review(ON)
+    again = copy.deepcopy(review)
+    again["request"]["object"] = admitted_pod(review, answer(review, DRA))
+    decision = admit(check_review(again), DRA).decision
+    assert decision[:2] == ("passed", "already-sliced") and decision.warnings == ()
+
+
+def test_a_container_with_the_source_and_a_castslice_claim_gets_the_has_both_warning():
+    review = pod_review(ON)
+    pod = admitted_pod(review, answer(review, DRA))
+    pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "1"
+    pod["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] = "1"
+    again = copy.deepcopy(review)
+    again["request"]["object"] = pod
+    response = answer(again, DRA)["response"]
+    assert "patch" not in response  # no second claim for the same container
+    assert response["warnings"] == ['container "main" has both nvidia.com/gpu and claim '
+                                    '"castslice-0" in its resources; left unchanged']
+
+
+def test_a_claim_from_a_template_of_someone_else_is_not_castslice_output():
+    review = pod_review(ON, resourceClaims=[{"name": "nic",
+                                             "resourceClaimTemplateName": "sriov-nic"}])
+    review["request"]["object"]["spec"]["containers"][0]["resources"]["claims"] = [
+        {"name": "nic"}]
+    assert admit(check_review(review), DRA).decision.outcome == "mutated"
+
+
+@pytest.mark.parametrize("ladder", ["1g.10gb+me,2g.20gb,7g.80gb", "1g.10gb.me,2g.20gb,7g.80gb"])
+def test_me_profiles_are_granted_under_the_device_plugins_name(ladder):
+    policy = Policy(backend="mig", mig_profiles=parse_ladder(ladder))
+    pod = admitted_pod(review := pod_review(ratio(1)), answer(review, policy))
+    assert_valid_pod(pod)
+    assert pod["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1", "nvidia.com/mig-1g.10gb.me": "1"}

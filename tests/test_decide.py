@@ -335,3 +335,36 @@ def test_a_container_name_of_any_depth_is_still_converted():
         deep = [deep]
     review["request"]["object"]["spec"]["containers"][0]["name"] = deep
     assert admit(check_review(review), CONFIG).decision.outcome == "mutated"
+
+
+def test_an_odd_optimize_value_still_warns_beside_an_invalid_annotation():
+    config = with_rules('[{"namespaces": ["ml"]}]')
+    decision = admit(check_review(pod_review({"castops.io/optimize": "yes",
+                                              "castops.io/slice-ratio": "abc"})), config).decision
+    assert decision.outcome == "mutated"
+    assert [w.kind for w in decision.warnings] == ["optimize-value", "slice-ratio"]
+
+
+def test_a_decision_that_fails_carries_its_error_for_the_log_line():
+    broken = dataclasses.replace(CONFIG, rules=(object(),))  # no such rule can be matched
+    admission = admit(check_review(pod_review(ON)), broken)
+    assert admission.decision[:2] == ("error", "internal-error")
+    assert isinstance(admission.decision.error, AttributeError)
+    assert admission.response["response"] == {
+        "uid": "0b5e3c1e-0000-4000-8000-000000000001", "allowed": True,
+        "warnings": ["CastSlice could not process this Pod; admitted unchanged"]}
+
+
+def test_a_slice_ratio_of_thousands_of_digits_is_an_invalid_annotation():
+    decision = admit(check_review(pod_review({**ON, "castops.io/slice-ratio": "9" * 5000})),
+                     CONFIG).decision
+    assert decision.outcome == "mutated" and [w.kind for w in decision.warnings] == [
+        "slice-ratio"]
+
+
+def test_a_slice_ratio_equal_to_the_maximum_is_accepted():
+    mig = dataclasses.replace(CONFIG, backend="mig", max_slices=7)
+    decision = admit(check_review(pod_review({**ON, "castops.io/slice-ratio": "7"})),
+                     mig).decision
+    assert decision.message.startswith("nvidia.com/gpu x1 -> nvidia.com/mig-7g.40gb x1")
+    assert decision.warnings == ()

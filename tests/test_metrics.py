@@ -62,3 +62,62 @@ def test_a_worker_with_a_reused_pid_does_not_overwrite_the_old_counts(tmp_path):
 def test_unlabelled_counters_are_exported_at_zero_before_any_admission():
     families = samples(Metrics(Config()).render(), "castslice_capture_dropped")
     assert families == {("castslice_capture_dropped_total", ()): 0.0}
+
+
+def counted(env, *annotation_sets):
+    """The counters after one admission per annotation set, under `env`'s back-end."""
+    from castslice.functions.admit import admit, check_review
+    from tests.kube import gpu_container, pod_review
+
+    config = Config.from_env(env)
+    metrics = Metrics(config)
+    for annotations in annotation_sets:
+        review = pod_review({"castops.io/optimize": "true", **annotations},
+                            containers=[gpu_container("a", "1"), gpu_container("b", "1")])
+        metrics.record(admit(check_review(review), config.policy).decision, False, 0.001, 100,
+                       "ml")
+    return metrics.totals()
+
+
+def test_mig_counts_each_conversion_with_the_whole_profile_it_was_given():
+    # slice-ratio 5 rounds up to 7g.40gb: 2 GPUs x 7 slices granted, the card's 7 of 7
+    totals = counted({"CASTSLICE_BACKEND": "mig", "CASTSLICE_GPU_HOURLY_COST": "7"},
+                     {"castops.io/slice-ratio": "5"}, {"castops.io/slice-ratio": "2"})
+    assert totals[("gpus_converted",)] == 4
+    assert totals[("slices_granted",)] == 2 * 7 + 2 * 2
+    assert totals[("pods_mutated", "ml")] == 2
+    assert totals[("admissions", "mutated", "mutated")] == 2
+    assert round(totals[("savings_dollars_per_hour",)], 6) == round(2 * (1 - 2 / 7) * 7, 6)
+
+
+def test_dra_counts_claims_by_their_real_profile_and_shares_by_n():
+    mig = counted({"CASTSLICE_BACKEND": "dra", "CASTSLICE_GPU_HOURLY_COST": "7"},
+                  {"castops.io/slice-ratio": "3"})
+    assert (mig[("gpus_converted",)], mig[("slices_granted",)]) == (2, 6)
+    assert round(mig[("savings_dollars_per_hour",)], 6) == round(2 * (4 / 7) * 7, 6)
+    shares = counted({"CASTSLICE_BACKEND": "dra", "CASTSLICE_DRA_DEVICES": "shares",
+                      "CASTSLICE_SLICES_PER_GPU": "4", "CASTSLICE_PRESETS": "training=4",
+                      "CASTSLICE_GPU_HOURLY_COST": "2"}, {"castops.io/slice-ratio": "1"})
+    assert (shares[("gpus_converted",)], shares[("slices_granted",)]) == (2, 2)
+    assert shares[("savings_dollars_per_hour",)] == 2 * (3 / 4) * 2
+
+
+def test_a30_mig_profile_that_fills_the_card_saves_nothing():
+    totals = counted({"CASTSLICE_BACKEND": "mig", "CASTSLICE_GPU_HOURLY_COST": "2",
+                      "CASTSLICE_MIG_PROFILES": "1g.6gb,2g.12gb,4g.24gb"},
+                     {"castops.io/workload-type": "training"})
+    assert totals[("slices_granted",)] == 8
+    assert totals.get(("savings_dollars_per_hour",), 0) == 0
+
+
+def test_a_multi_gpu_pod_is_counted_as_passed_with_its_own_reason_and_warning_kind():
+    from castslice.functions.admit import admit, check_review
+    from tests.kube import gpu_container, pod_review
+
+    metrics = Metrics(Config())
+    review = pod_review({"castops.io/optimize": "true"}, containers=[gpu_container("a", "2")])
+    metrics.record(admit(check_review(review), Config().policy).decision, False, 0.001, 1, "ml")
+    totals = metrics.totals()
+    assert totals[("admissions", "passed", "multi-gpu")] == 1
+    assert totals[("warnings", "multi-gpu")] == 1
+    assert ("gpus_converted",) not in totals

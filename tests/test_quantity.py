@@ -73,3 +73,9 @@ def test_any_text_gives_a_value_or_none_never_an_exception(text):
     assert count is None or 1 <= count <= 2**63 - 1
     if kube_quantity(text) is None:
         assert value is None and count is None
+
+
+@pytest.mark.parametrize(("text", "count"), [("300", 300), ("0300", 300), ("1000", 1000),
+                                             ("0001", 1), ("257", 257)])
+def test_counts_past_the_lookup_table_keep_their_trailing_zeros(text, count):
+    assert whole_count(text) == count
