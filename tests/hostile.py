@@ -57,12 +57,30 @@ def _put(document: Any, path: tuple[Any, ...], value: Any) -> Any:
     return document
 
 
+ANNOTATIONS = ("castops.io/slice-ratio", "castops.io/workload-type", "castops.io/optimize")
+
+
+def _annotate(document: Any, key: str, value: Any) -> None:
+    """Opt the Pod in and set one of CastSlice's annotations, where the shape allows."""
+    for step in ("request", "object", "metadata"):
+        document = document.get(step) if isinstance(document, dict) else None
+    metadata = document
+    if isinstance(metadata, dict):
+        annotations = metadata.setdefault("annotations", {})
+        if isinstance(annotations, dict):
+            annotations.setdefault("castops.io/optimize", "true")
+            annotations[key] = value
+
+
 def hostile_body(rng: random.Random) -> bytes:
     """A golden request with one to three values replaced anywhere, sometimes with its
     bytes broken too (invalid UTF-8, a duplicate key, a cut)."""
     document = copy.deepcopy(rng.choice(SEEDS))
     for _ in range(rng.randint(1, 3)):
         document = _put(document, rng.choice(_paths(document)), hostile_value(rng))
+    if rng.random() < 0.1:  # where the decision reads user text: CastSlice's own annotations
+        _annotate(document, rng.choice(ANNOTATIONS),
+                  rng.choice(["9" * 5000, "1" * 4301, [DEEP], hostile_value(rng)]))
     depth = rng.choice((300, 1100))  # past orjson's writer (255) and Python's recursion
     body = json.dumps(document).encode().replace(  # json: orjson refuses integers past 64 bits
         json.dumps(DEEP).encode(), b"[" * depth + b"]" * depth)
