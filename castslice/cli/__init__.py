@@ -1,7 +1,8 @@
 """The `castslice` command line (SPEC §5). Errors are one line on stderr, never a traceback.
 
 Each command lives in the module for its job: `serving` (serve), `answers` (config, review,
-mutate), `replaying` (replay, events), `reports` (savings, doctor, audit); `inputs` reads
+mutate), `replaying` (replay, events), `reports` (savings, doctor, audit), `recommending`
+(recommend); `inputs` reads
 every file and stream they take.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from castslice import __version__
-from castslice.cli import answers, replaying, reports, serving
+from castslice.cli import answers, recommending, replaying, reports, serving
 from castslice.cli.inputs import Failure
 from castslice.settings.config import ConfigError
 
@@ -50,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(command=run)
         return sub
 
-    for module in (serving, answers, replaying, reports):
+    for module in (serving, answers, replaying, reports, recommending):
         module.register(command)
     return top
 

@@ -1,0 +1,90 @@
+"""`castslice recommend`: measured GPU use -> a configuration, as a table, JSON or env file."""
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
+from castslice.offline import events
+
+
+def register(command: Register) -> None:
+    recommend_cmd = command("recommend", recommend, "from dcgm-exporter's series in "
+                            "Prometheus, how many Pods of each workload fit on one GPU, as "
+                            "the configuration that packs them")
+    recommend_cmd.add_argument("--prometheus", required=True, metavar="URL",
+                               help="Prometheus, Thanos or Mimir HTTP API base URL")
+    recommend_cmd.add_argument("--window", default="7d", help="how far back (default 7d)")
+    recommend_cmd.add_argument("--output", choices=("table", "json", "env"), default="table")
+    recommend_cmd.add_argument("--target-util", type=float, default=80.0, metavar="PERCENT",
+                               help="compute a card may reach (p95, default 80)")
+    recommend_cmd.add_argument("--min-hours", type=float, default=24.0,
+                               help="hours of samples a workload needs (default 24)")
+    recommend_cmd.add_argument("--scrape-interval", type=float, default=30.0, metavar="SECONDS",
+                               help="dcgm-exporter's scrape interval, to turn sample counts "
+                               "into hours (default 30)")
+    recommend_cmd.add_argument("--at", type=float, metavar="UNIX_TIME",
+                               help="evaluate at this time instead of now")
+    recommend_cmd.add_argument("--bearer-token-file", metavar="FILE")
+    recommend_cmd.add_argument("--user", help="basic auth user (with --password-file)")
+    recommend_cmd.add_argument("--password-file", metavar="FILE")
+    recommend_cmd.add_argument("--ca-file", metavar="FILE", help="CA bundle for https")
+    add_env_files(recommend_cmd, "the current configuration (back-end, presets, ladder, "
+                  "CASTSLICE_SLICES_PER_GPU)")
+
+
+def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.usage import advice, report, series
+    from castslice.usage.prometheus import Prometheus, PrometheusError
+
+    config = load_config(environment(args.env_file, env))
+    policy = config.policy
+    if not policy.mig_devices and not policy.card_units():
+        raise Failure("needs CASTSLICE_SLICES_PER_GPU (the units one GPU advertises) to turn "
+                      "Pods per card into a grant")
+    if not 0 < args.target_util <= 100:
+        raise Failure("--target-util must be a percentage above 0, at most 100")
+    try:
+        window = series.check_window(args.window)
+        prometheus = Prometheus(args.prometheus, token=_read(args.bearer_token_file),
+                                basic=_basic(args), ca_file=args.ca_file)
+        measured = series.measure(prometheus, window, args.at)
+    except ValueError as error:
+        raise Failure(str(error)) from None
+    except PrometheusError as error:
+        raise Failure(str(error)) from None
+    if not measured.usage and not measured.unattributed:
+        raise Failure(f"no {series.UTIL} series over the last {window} at {args.prometheus}: "
+                      "is dcgm-exporter scraped by this Prometheus?")
+    found = advice.recommend(measured, policy, target=args.target_util,
+                             min_hours=args.min_hours, step_seconds=args.scrape_interval,
+                             price=config.gpu_hourly_cost)
+    if args.output == "json":
+        print(events.dumps(report.as_dict(found, measured, window, policy)), end="")
+    elif args.output == "env":
+        print(report.env_file(found, config, measured, window), end="")
+    else:
+        print(report.table(found, window), end="")
+    if not found.advice:
+        print("castslice: no workload has enough data for a recommendation", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise Failure(f"cannot read {path}: {getattr(error, 'strerror', None) or error}"
+                      ) from None
+
+
+def _basic(args: argparse.Namespace) -> tuple[str, str] | None:
+    if args.user is None:
+        return None
+    if args.password_file is None:
+        raise Failure("--user needs --password-file")
+    return args.user, _read(args.password_file) or ""

@@ -1,0 +1,228 @@
+"""The recommendation, pure: from what a workload's Pods used of a whole GPU, how many such
+Pods fit on one card, and the grant that packs them so, rounded to the configuration.
+
+Only Pods that held a GPU alone count (a shared GPU's utilisation is its tenants' sum). A
+card fits k Pods when k x p95 stays within the compute target and k x peak framebuffer
+within the card's memory (time-slicing isolates no memory). With R units per card, a grant
+of s units packs floor(R / s) Pods, so the grant is the smallest s with floor(R / s) <= k,
+rounded up to a preset. Under MIG devices the grant is the smallest profile of the ladder
+whose memory holds the peak and whose compute share g/C holds p95 / target.
+"""
+
+import re
+from dataclasses import dataclass
+
+from castslice.cluster.cards import cards_freed
+from castslice.functions.mig import compute, profile_for
+from castslice.functions.policy import Policy
+from castslice.usage.series import Measured, Usage, pods_per_gpu
+
+SATURATED = 95.0
+"""p95 utilisation (percent) or framebuffer share above which a shared GPU is over-packed."""
+_DEPLOYMENT_POD = re.compile(r"(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}")
+_GENERATED_POD = re.compile(r"(.+)-[a-z0-9]{5}")
+_ORDINAL_POD = re.compile(r"(.+)-[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    namespace: str
+    kind: str
+    name: str
+    pods: tuple[str, ...]
+    running: int
+    """Of its Pods, those holding a whole GPU at the evaluation time."""
+    p95: float
+    peak_mib: float
+    card_mib: float
+    model: str
+    hours: float
+    """The fewest hours of samples of any of its containers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    workload: Workload
+    fit: int
+    """Pods of this workload that fit on one card; 1 means keep whole GPUs."""
+    limited_by: str
+    units: int
+    """The grant per GPU: shared units, shares, or the MIG profile's compute slices."""
+    grant: str
+    """How to set it: workloadType=<preset>, sliceRatio=<n>, or "whole GPU"."""
+    profile: str
+    saved_per_hour: float | None
+
+    @property
+    def shares(self) -> bool:
+        return self.fit > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    namespace: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OverPacked:
+    uuid: str
+    model: str
+    p95: float
+    peak_mib: float
+    card_mib: float
+    workloads: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    advice: list[Advice]
+    skipped: list[Skipped]
+    over_packed: list[OverPacked]
+
+
+def workload_of(namespace: str, pod: str,
+                owners: dict[tuple[str, str], tuple[str, str]]) -> tuple[str, str]:
+    """(kind, name) of the Pod's controller: kube_pod_owner (a ReplicaSet stands for its
+    Deployment, `<none>` for no controller), else the Pod name without its controller's
+    suffix (`-<hash>-<id>`, `-<ordinal>`, `-<id>`)."""
+    kind, name = owners.get((namespace, pod), ("", ""))
+    if kind == "<none>":  # kube-state-metrics' word for a Pod no controller owns
+        return "Pod", pod
+    if kind == "ReplicaSet" and "-" in name:
+        return "Deployment", name.rsplit("-", 1)[0]
+    if kind and name:
+        return kind, name
+    for pattern, guess in ((_DEPLOYMENT_POD, "Deployment"), (_ORDINAL_POD, "StatefulSet"),
+                           (_GENERATED_POD, "ReplicaSet")):
+        match = pattern.fullmatch(pod)
+        if match:
+            return guess, match[1]
+    return "Pod", pod
+
+
+def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: float,
+              step_seconds: float, price: float | None) -> Recommendation:
+    """Per workload the grant that packs its Pods as tightly as compute and memory allow."""
+    sharing = pods_per_gpu(measured.usage)
+    alone = [u for u in measured.usage if len(sharing[u.uuid]) == 1]
+    groups: dict[tuple[str, str, str], list[Usage]] = {}
+    for item in alone:
+        kind, name = workload_of(item.namespace, item.pod, measured.owners)
+        groups.setdefault((item.namespace, kind, name), []).append(item)
+    advice, skipped = [], [Skipped("", uuid, "GPU series without Pod labels (namespace/pod "
+                                            "or exported_namespace/exported_pod)")
+                           for uuid in measured.unattributed]
+    skipped += [Skipped("", name, "only NaN samples of DCGM_FI_DEV_GPU_UTIL: no figure to "
+                        "recommend from") for name in measured.unusable]
+    for (namespace, kind, name), items in sorted(groups.items()):
+        workload = _workload(namespace, kind, name, items, measured, step_seconds)
+        problem = _too_little(workload, min_hours) or _card_problem(workload, policy)
+        if problem:
+            skipped.append(Skipped(namespace, f"{kind}/{name}", problem))
+        else:
+            advice.append(_advise(workload, policy, target, price))
+    return Recommendation(advice, skipped, _over_packed(measured, sharing))
+
+
+def _workload(namespace: str, kind: str, name: str, items: list[Usage], measured: Measured,
+              step_seconds: float) -> Workload:
+    pods = tuple(sorted({u.pod for u in items}))
+    running = sum((namespace, pod) in measured.running for pod in pods)
+    return Workload(namespace, kind, name, pods, running, max(u.p95 for u in items),
+                    max(u.peak_mib for u in items),
+                    min(measured.card_mib.get(u.uuid, 0.0) for u in items),
+                    items[0].model, min(u.samples for u in items) * step_seconds / 3600)
+
+
+def _too_little(workload: Workload, min_hours: float) -> str | None:
+    if workload.hours < min_hours:
+        return (f"too little data: {workload.hours:.1f} h of {'DCGM_FI_DEV_GPU_UTIL'} "
+                f"samples, at least {min_hours:g} h needed (--min-hours)")
+    if workload.card_mib <= 0:
+        return "no DCGM_FI_DEV_FB_FREE series: the card's memory is unknown"
+    return None
+
+
+def _card_problem(workload: Workload, policy: Policy) -> str | None:
+    """Under MIG devices the ladder must describe this card (its largest profile is the card)."""
+    if not policy.mig_devices:
+        return None
+    largest = policy.mig_profiles[-1]
+    memory = profile_memory_mib(largest)
+    if not 0.85 * memory <= workload.card_mib <= 1.25 * memory:
+        return (f"{workload.model or 'this GPU'} has {workload.card_mib:.0f} MiB, but the "
+                f"ladder's largest profile {largest} is {memory:.0f} MiB: set "
+                "CASTSLICE_MIG_PROFILES for this card")
+    return None
+
+
+def profile_memory_mib(profile: str) -> float:
+    """A profile's memory as its name says it: 4g.20gb -> 20 x 1024 MiB."""
+    return float(profile.split(".")[1].split("gb")[0]) * 1024
+
+
+def _advise(workload: Workload, policy: Policy, target: float, price: float | None) -> Advice:
+    by_compute = int(target // workload.p95) if workload.p95 > 0 else 10**6
+    by_memory = int(workload.card_mib // workload.peak_mib) if workload.peak_mib > 0 else 10**6
+    fit = max(1, min(by_compute, by_memory))
+    limited_by = "compute" if by_compute <= by_memory else "memory"
+    if policy.mig_devices:
+        return _mig(workload, policy, target, price, fit, limited_by)
+    per_card = policy.card_units() or policy.max_slices
+    fit = min(fit, per_card)
+    if fit == 1:
+        return Advice(workload, 1, limited_by, per_card, "whole GPU", "", 0.0 if price else None)
+    units = per_card // (fit + 1) + 1
+    units, grant = _rounded(units, policy)
+    return Advice(workload, per_card // units, limited_by, units, grant, "",
+                  _saved(workload, units, per_card, price))
+
+
+def _mig(workload: Workload, policy: Policy, target: float, price: float | None, fit: int,
+         limited_by: str) -> Advice:
+    card = compute(policy.mig_profiles[-1])
+    needed = workload.p95 / target * card
+    profile = next((p for p in policy.mig_profiles if compute(p) >= needed
+                    and profile_memory_mib(p) >= workload.peak_mib), None)
+    if profile is not None:
+        units, grant = _rounded(compute(profile), policy)
+        profile = profile_for(policy.mig_profiles, units)
+    if profile is None or profile == policy.mig_profiles[-1]:
+        return Advice(workload, 1, limited_by, card, "whole GPU", policy.mig_profiles[-1],
+                      0.0 if price else None)
+    return Advice(workload, card // compute(profile), limited_by, compute(profile), grant,
+                  profile, _saved(workload, compute(profile), card, price))
+
+
+def _rounded(units: int, policy: Policy) -> tuple[int, str]:
+    """The smallest preset granting at least `units` (fewer Pods per card, never more),
+    else the count itself as a sliceRatio."""
+    fitting = [(count, order, name) for order, (name, count) in enumerate(policy.presets.items())
+               if count >= units]
+    if fitting:
+        count, _, name = min(fitting)  # ties: the preset listed first in CASTSLICE_PRESETS
+        return count, f"workloadType={name}"
+    return units, f"sliceRatio={units}"
+
+
+def _saved(workload: Workload, units: int, per_card: int, price: float | None) -> float | None:
+    """Dollars per hour for the Pods running now (the one card model, cards.py)."""
+    return None if price is None else cards_freed(workload.running, units, per_card) * price
+
+
+def _over_packed(measured: Measured,
+                 sharing: dict[str, set[tuple[str, str]]]) -> list[OverPacked]:
+    found = []
+    for uuid, pods in sorted(sharing.items()):
+        if len(pods) < 2:
+            continue
+        on = [u for u in measured.usage if u.uuid == uuid]
+        p95, peak = max(u.p95 for u in on), max(u.peak_mib for u in on)
+        card = measured.card_mib.get(uuid, 0.0)
+        if p95 > SATURATED or (card and peak >= card * SATURATED / 100):
+            names = sorted({"/".join((ns, *workload_of(ns, pod, measured.owners)))
+                            for ns, pod in pods})
+            found.append(OverPacked(uuid, on[0].model, p95, peak, card, tuple(names)))
+    return found
