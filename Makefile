@@ -6,7 +6,7 @@ SCAN := .venv-scan/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 TLS := .local/tls
 
-.PHONY: install run test bench bench-replay fuzz clean
+.PHONY: install run test bench bench-replay bench-recommend fuzz mutation clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -48,9 +48,20 @@ bench: $(BENCH_STAMP)
 bench-replay: install
 	$(PY) bench/replay.py $(BENCH_ARGS)
 
+## bench-recommend: castslice recommend against a real Prometheus, 1,000 Pods x 7 days at 30 s
+bench-recommend: install
+	$(PY) bench/recommend.py $(BENCH_ARGS)
+
 ## fuzz: 100,000 hostile bodies through a real server (FUZZ_ARGS="--bodies N --seed S")
 fuzz: install
 	$(PY) -m tests.fuzz $(FUZZ_ARGS)
 
+## mutation: mutmut over castslice/functions with the tests that exercise it, per module
+mutation: install
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run > .mutmut-run.log 2>&1 || (tail -20 .mutmut-run.log; exit 1)
+	$(PY) scripts/mutation-report
+
 clean:
-	rm -rf $(VENV) .venv-scan .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-scan .local .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants .mutmut-run.log
