@@ -27,11 +27,12 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-## run: serve https://127.0.0.1:8443 with a freshly generated local certificate
+## run: serve https://127.0.0.1:8443 with a freshly generated local certificate; Ctrl-C stops at
+## once (no drain: nothing routes traffic away from a local run)
 run: install
 	scripts/dev-cert $(TLS)
 	CASTSLICE_TLS_CERT_FILE=$(TLS)/tls.crt CASTSLICE_TLS_KEY_FILE=$(TLS)/tls.key \
-	CASTSLICE_BIND=127.0.0.1:8443 $(VENV)/bin/castslice serve
+	CASTSLICE_BIND=127.0.0.1:8443 CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
 test: install $(SCAN)

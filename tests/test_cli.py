@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -190,3 +191,13 @@ def test_module_entry_point_runs_as_a_process():
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stderr == "castslice: -: body must be a JSON object (an AdmissionReview)\n"
+
+
+@pytest.mark.parametrize("case", ["mig-training-gets-4g-profile", "optimize-training-four-slices",
+                                  "dra-two-gpu-container-left-unchanged"])
+def test_review_answers_a_golden_file_as_it_is_under_its_own_env(case, capsys):
+    from castslice.offline.events import load_cases, readable
+
+    (golden,) = [c for c in load_cases(Path("events")) if c.name == case]
+    assert main(["review", f"events/{case}.json"], {}) == 0
+    assert readable(json.loads(capsys.readouterr().out)) == golden.expected

@@ -46,6 +46,13 @@ def load_cases(directory: Path) -> list[Case]:
     return cases
 
 
+def is_case(document: Any) -> bool:
+    """Whether a document is a golden case (what `castslice review` may also be given)."""
+    env = document.get("env", {}) if isinstance(document, dict) else None
+    return isinstance(env, dict) and {"request", "expected"} <= document.keys() and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+
+
 def readable(response: Any) -> Any:
     """The response with its patch decoded, as golden files show it."""
     answer = response.get("response", {})
