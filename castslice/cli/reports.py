@@ -1,26 +1,32 @@
-"""Reports from `kubectl get ... -o json`: `savings`, `doctor` and `audit`."""
+"""Reports from `kubectl get ... -o json`: `savings`, `doctor` and `audit`, reading a file,
+stdin, or the cluster through kubectl (`kubectl.py`)."""
 
 import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from castslice.cli.inputs import Failure, Register, documents, load_config
+from castslice.cli import kubectl
+from castslice.cli.inputs import Failure, Register, load_config
 from castslice.offline import events
+
+DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "deviceclasses"),
+                "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
+"""What each back-end's doctor reads from the cluster."""
 
 
 def register(command: Register) -> None:
     savings_cmd = command("savings", savings, "GPU sharing and dollars saved, from a Pod list")
-    savings_cmd.add_argument("file", nargs="?", default="-", help="kubectl get pods -A -o json")
+    kubectl.add_source(savings_cmd, "kubectl get pods -A -o json")
     savings_cmd.add_argument("--output", choices=("table", "json", "html"), default="table")
     savings_cmd.add_argument("--price", type=float, help="dollars per GPU-hour "
                              "(default: CASTSLICE_GPU_HOURLY_COST)")
     savings_cmd.add_argument("--slices-per-gpu", type=int, help="shared units one card "
                              "advertises (default: CASTSLICE_SLICES_PER_GPU)")
-    command("doctor", doctor, "can the cluster run mutated Pods? reads kubectl get nodes -o "
-            "json; exit 1 if not").add_argument("file", nargs="?", default="-")
-    command("audit", audit, "opted-in Pods that still hold whole GPUs, and how to recreate "
-            "them; exit 1 if any").add_argument("file", nargs="?", default="-",
-                                                help="kubectl get pods -A -o json")
+    kubectl.add_source(command("doctor", doctor, "can the cluster run mutated Pods? exit 1 if "
+                               "not"), "what kubectl get -o json printed for the back-end")
+    kubectl.add_source(command("audit", audit, "opted-in Pods that still hold whole GPUs, and "
+                               "how to recreate them; exit 1 if any"),
+                       "kubectl get pods -A -o json")
 
 
 def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -34,7 +40,7 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise Failure("needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU (a whole number >= 1)")
     if price is not None and price < 0:
         raise Failure("--price must not be negative")
-    summary = report.summarize(_pods(args.file), config.policy, per_gpu, price)
+    summary = report.summarize(_pods(args), config.policy, per_gpu, price)
     if args.output == "json":
         print(events.dumps(summary.as_dict()), end="")
     else:
@@ -45,7 +51,8 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster.doctor import diagnose
 
-    result = diagnose(documents(args.file), load_config(env).policy)
+    policy = load_config(env).policy
+    result = diagnose(kubectl.read(args, DOCTOR_READS[policy.backend]), policy)
     print("\n".join(result.lines))
     return 0 if result.ok else 1
 
@@ -54,7 +61,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster.audit import slipped
 
     policy = load_config(env).policy
-    found = slipped(_pods(args.file), policy)
+    found = slipped(_pods(args), policy)
     if not found:
         print(f"No opted-in Pod holds {policy.source_resource}.")
         return 0
@@ -68,7 +75,7 @@ def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 1
 
 
-def _pods(file: str) -> list[dict[str, Any]]:
+def _pods(args: argparse.Namespace) -> list[dict[str, Any]]:
     from castslice.cluster.objects import pods_in
 
-    return pods_in(documents(file))
+    return pods_in(kubectl.read(args, ("pods",)))
