@@ -148,3 +148,16 @@ def test_exists_reads_back_without_values():
     (rule,) = parse_rules('[{"matchExpressions": [{"key": "k", "operator": "Exists"}]}]',
                           {"dev": 1}, 64)
     assert rule.as_dict()["matchExpressions"] == [{"key": "k", "operator": "Exists"}]
+
+
+def test_a_pointer_escapes_tilde_before_slash_in_every_part():
+    from castslice.functions.patch import pointer
+
+    assert pointer("metadata", "a/b", "~1", 0) == "/metadata/a~1b/~01/0"
+
+
+def test_a_pod_past_the_claim_cap_passes_as_asking_no_convertible_gpu():
+    review = pod_review(ON, containers=[gpu_container(f"c{i}", "1") for i in range(65)])
+    decision = decided(review, Policy(backend="dra")).decision
+    assert decision[:2] == ("passed", "no-gpu")
+    assert [w.kind for w in decision.warnings] == ["left-unchanged"]
