@@ -105,6 +105,9 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     gpus = rewrite.scheduled_gpus()
     message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
                f"by {choice.by}; opted in by {by})")
+    if policy.backend == "extended":  # the hot path: no profile, the slices as granted
+        return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
+                        choice.value, gpus, message)
     profile = profile_for(policy.mig_profiles, choice.value) if policy.mig_devices else None
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
                     policy.granted(choice.value), gpus, message, profile=profile or "")
@@ -145,6 +148,11 @@ class _BackendRewrite(NamedTuple):
 def _rewrite(pod: dict[str, Any], policy: Policy, slices: int) -> _BackendRewrite:
     """The back-end's rewrite: the only step where the back-ends differ."""
     source = policy.source_resource
+    if policy.backend == "extended":
+        target = policy.target_resource
+        return _BackendRewrite(
+            rewrite_resources(pod, source, target, slices, resource_held(target)),
+            lambda gpus: f"{target} x{scaled(gpus, slices)}")
     largest = policy.largest_slices()
     fits = largest is None or slices <= largest
     if policy.backend == "dra":
@@ -153,16 +161,11 @@ def _rewrite(pod: dict[str, Any], policy: Policy, slices: int) -> _BackendRewrit
             rewrite_claims(pod, source, template, policy.dra_template_prefix),
             (lambda gpus: f"{gpus} claim{'s' * (gpus != 1)} from template {template}")
             if fits else None)
-    if policy.backend == "mig":
-        target = policy.mig_resource(profile_for(policy.mig_profiles, slices)
-                                     or policy.mig_profiles[-1])
-        held = resource_held(policy.mig_resource_prefix, prefix=True)
-        return _BackendRewrite(rewrite_resources(pod, source, target, 1, held),
-                               (lambda gpus: f"{target} x{gpus}") if fits else None)
-    target = policy.target_resource
-    return _BackendRewrite(
-        rewrite_resources(pod, source, target, slices, resource_held(target)),
-        lambda gpus: f"{target} x{scaled(gpus, slices)}")
+    target = policy.mig_resource(profile_for(policy.mig_profiles, slices)
+                                 or policy.mig_profiles[-1])
+    held = resource_held(policy.mig_resource_prefix, prefix=True)
+    return _BackendRewrite(rewrite_resources(pod, source, target, 1, held),
+                           (lambda gpus: f"{target} x{gpus}") if fits else None)
 
 
 def _pass_through(request: AdmissionRequest, policy: Policy) -> str | None:

@@ -123,7 +123,8 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
             if not counts:
                 already = already or has is not None
                 continue
-            most = max(most, gpus)
+            if gpus > most:
+                most = gpus
             if has is not None or broken:
                 problem = _problem(container, resources, counts, source, has)
                 if problem:
