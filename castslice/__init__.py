@@ -1,8 +1,5 @@
 """CastSlice: rewrite whole-GPU requests into shared GPU slices at Pod admission."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("castslice")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+__version__ = "0.5.0"
+"""The one place the version is written: pyproject.toml reads it (setuptools' attr), so no
+process reads package metadata to learn it."""
