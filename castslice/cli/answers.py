@@ -49,11 +49,11 @@ def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    policy = load_config(env).policy
     document = one_document(args.file)
     if events.is_case(document):  # a golden file: its request, under its own env on top
-        env = {**env, **document.get("env", {})}
+        policy = load_config({**env, **document.get("env", {})}).policy
         document = document["request"]
-    policy = load_config(env).policy
     try:
         checked = check_review(document)
     except InvalidReview as error:
