@@ -119,6 +119,11 @@ def resource_slice(node_name, profiles):
                                "driverVersion": {"version": "580.65.6"}},
                 "capacity": {"memory": {"value": "4864Mi"}, "multiprocessors": {"value": "14"}}}
                for i, p in enumerate(profiles)]
+    return published(node_name, devices)
+
+
+def published(node_name, devices):
+    """The ResourceSlice of one node's pool, as the NVIDIA DRA driver writes it."""
     return valid({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
                   "metadata": {"name": f"{node_name}-gpu.nvidia.com-x7k2p"},
                   "spec": {"driver": "gpu.nvidia.com", "nodeName": node_name,
@@ -221,20 +226,13 @@ def test_doctor_for_dra_fails_when_no_device_backs_the_templates(tmp_path, capsy
 
 def shares_slice(node_name, shares, gpus=2):
     """GPUs as the NVIDIA DRA driver announces them with --consumable-shares=N."""
-    one = {"value": "1"}
-    devices = [{"name": f"gpu-{i}", "allowMultipleAllocations": True,
-                "attributes": {"type": {"string": "gpu"}},
-                "capacity": {"memory": {"value": "40Gi"}, "shares": {
-                    "value": str(shares), "requestPolicy": {
-                        "default": one["value"], "validRange": {
-                            "min": "1", "max": str(shares), "step": "1"}}}}}
-               for i in range(gpus)]
-    return valid({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
-                  "metadata": {"name": f"{node_name}-gpu.nvidia.com-q8r2z"},
-                  "spec": {"driver": "gpu.nvidia.com", "nodeName": node_name,
-                           "pool": {"name": node_name, "generation": 1,
-                                    "resourceSliceCount": 1},
-                           "devices": devices}})
+    return published(node_name, [
+        {"name": f"gpu-{i}", "allowMultipleAllocations": True,
+         "attributes": {"type": {"string": "gpu"}},
+         "capacity": {"memory": {"value": "40Gi"}, "shares": {
+             "value": str(shares), "requestPolicy": {"default": "1", "validRange": {
+                 "min": "1", "max": str(shares), "step": "1"}}}}}
+        for i in range(gpus)])
 
 
 SHARED_8 = DRA | {"CASTSLICE_DRA_DEVICES": "shares", "CASTSLICE_SLICES_PER_GPU": "8"}
