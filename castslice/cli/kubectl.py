@@ -16,6 +16,7 @@ from castslice.cli.inputs import Failure, documents
 
 
 def add_source(parser: argparse.ArgumentParser, what: str) -> None:
+    """The file argument and the flags passed on to kubectl."""
     parser.add_argument("file", nargs="?", help=f"{what}, or - for stdin (default: ask the "
                         "cluster with kubectl when nothing is piped in)")
     parser.add_argument("--context", help="kubectl context")
@@ -47,6 +48,7 @@ def command(args: argparse.Namespace, kind: str) -> list[str]:
 
 
 def get(args: argparse.Namespace, kind: str) -> Any:
+    """One `kubectl get KIND -o json`, parsed; every failure one line."""
     line = command(args, kind)
     if sys.stderr.isatty():
         print(f"castslice: {' '.join(line)}", file=sys.stderr)

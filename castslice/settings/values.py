@@ -73,6 +73,7 @@ def is_whole(text: str) -> bool:
 
 
 def presets(value: str) -> dict[str, int]:
+    """CASTSLICE_PRESETS: name=count pairs, lowercase names, counts from 1."""
     presets: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         name, _, count = item.partition("=")
@@ -87,6 +88,7 @@ def presets(value: str) -> dict[str, int]:
 
 
 def name_list(value: str) -> list[str]:
+    """Comma-separated namespace names (DNS-1123 labels)."""
     names = [n.strip() for n in value.split(",") if n.strip()]
     bad = [n for n in names if not _PRESET_NAME.fullmatch(n)]
     if bad:
@@ -95,12 +97,14 @@ def name_list(value: str) -> list[str]:
 
 
 def resource_name(value: str) -> str:
+    """An extended resource name: a qualified name with a domain."""
     if not _QUALIFIED_NAME.fullmatch(value) or "/" not in value:
         raise ValueError("allowed: an extended resource name such as nvidia.com/gpu-shared")
     return value
 
 
 def mig_prefix(value: str, ladder: tuple[str, ...]) -> str:
+    """A prefix that makes an extended resource name with every profile of the ladder."""
     if not all(_QUALIFIED_NAME.fullmatch(value + resource_suffix(p)) for p in ladder) or (
             "/" not in value):
         raise ValueError("allowed: a resource name prefix such as nvidia.com/mig- (prefix + "
@@ -118,11 +122,13 @@ def template_prefix(value: str) -> str:
 
 
 def default_bind(env: Mapping[str, str]) -> str:
+    """0.0.0.0:$PORT when Knative sets PORT, else 0.0.0.0:8443."""
     port = env.get("PORT", "").strip()
     return f"0.0.0.0:{port}" if port else "0.0.0.0:8443"
 
 
 def bind(value: str) -> str:
+    """HOST:PORT with a port from 1 to 65535."""
     host, _, port = value.strip().rpartition(":")
     if not host or not is_whole(port) or not 1 <= int(port) <= 65535:
         raise ValueError("allowed: HOST:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8443")
@@ -130,6 +136,7 @@ def bind(value: str) -> str:
 
 
 def capture(value: str) -> str:
+    """file:///absolute/dir or s3://bucket/prefix, or empty for no capture."""
     value = value.strip()
     if value and not re.fullmatch(r"file:///.+|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?",
                                   value):
@@ -152,10 +159,12 @@ def real(low: float, high: float, allowed: str,
 
 
 def blank_is_none(parser: Callable[[str], T]) -> Callable[[str], T | None]:
+    """`parser`, with a blank value meaning unset (None)."""
     return lambda value: parser(value) if value.strip() else None
 
 
 def redact_fields(value: str) -> frozenset[str]:
+    """Container fields a capture also redacts: args and/or command."""
     fields = frozenset(f.strip() for f in value.split(",") if f.strip())
     if not fields <= {"args", "command"}:
         raise ValueError("allowed: comma-separated args, command (env values are always "
@@ -164,10 +173,12 @@ def redact_fields(value: str) -> frozenset[str]:
 
 
 def globs(value: str) -> tuple[str, ...]:
+    """Comma-separated globs, lowercased (annotation keys are matched case-insensitively)."""
     return tuple(g.strip().lower() for g in value.split(",") if g.strip())
 
 
 def optional_whole(value: str) -> int | None:
+    """A whole number from 1 to 10000, or None when blank."""
     if not value.strip():
         return None
     if not is_whole(value) or not 1 <= int(value) <= 10_000:

@@ -26,6 +26,8 @@ _ORDINAL_POD = re.compile(r"(.+)-[0-9]+")
 
 @dataclass(frozen=True, slots=True)
 class Workload:
+    """One controller's Pods that held a GPU alone, and what they used of it."""
+
     namespace: str
     kind: str
     name: str
@@ -42,6 +44,8 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Advice:
+    """The grant for one workload, why, and what it saves."""
+
     workload: Workload
     fit: int
     """Pods of this workload that fit on one card; 1 means keep whole GPUs."""
@@ -60,6 +64,8 @@ class Advice:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
+    """What could not be recommended from, and why."""
+
     namespace: str
     name: str
     reason: str
@@ -67,6 +73,8 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class OverPacked:
+    """A shared GPU that ran saturated or near memory exhaustion."""
+
     uuid: str
     model: str
     p95: float
@@ -77,6 +85,8 @@ class OverPacked:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
+    """Everything `castslice recommend` reports."""
+
     advice: list[Advice]
     skipped: list[Skipped]
     over_packed: list[OverPacked]

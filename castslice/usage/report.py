@@ -49,6 +49,7 @@ def env_file(recommendation: Recommendation, config: Config, measured: Measured,
 
 def as_dict(recommendation: Recommendation, measured: Measured, window: str,
             policy: Policy) -> dict[str, Any]:
+    """The recommendation for automation, each figure with its PromQL."""
     saved = _saved(recommendation)
     return {"window": window, "source": measured.queries,
             "workloads": [asdict(a.workload) | {k: v for k, v in asdict(a).items()
@@ -61,6 +62,7 @@ def as_dict(recommendation: Recommendation, measured: Measured, window: str,
 
 
 def table(recommendation: Recommendation, window: str) -> str:
+    """The recommendation for people, with where each column comes from."""
     lines: list[str] = [f"{'NAMESPACE':16} {'WORKLOAD':28} {'PODS':>4} {'P95%':>6} {'PEAK MIB':>9} "
              f"{'CARD MIB':>9} {'FIT':>4} {'GRANT':24} {'SAVED/H':>8}"]
     for a in recommendation.advice:

@@ -24,6 +24,7 @@ STOCK_RENAMED = "nvidia.com/gpu.shared"
 
 
 def check(documents: list[Any], policy: Policy) -> Diagnosis:
+    """What stops nodes from placing the Pods `extended` converts, and what they would see."""
     nodes = objects_of(documents, "Node")
     result = Diagnosis()
     target = policy.target_resource

@@ -18,6 +18,7 @@ from castslice.functions.text import text_or_empty
 
 
 def check(documents: list[Any], policy: Policy) -> Diagnosis:
+    """Whether every profile the configuration can grant is offered by a node or by DRA."""
     result = Diagnosis()
     nodes = objects_of(documents, "Node")
     devices = mig_devices(objects_of(documents, "ResourceSlice"))
