@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from castslice.cluster.cards import cards_freed
 from castslice.functions.mig import compute, profile_for
 from castslice.functions.policy import Policy
-from castslice.usage.series import Measured, Usage, pods_per_gpu
+from castslice.usage.series import Measured, Usage, by_gpu
 
 SATURATED = 95.0
 """p95 utilisation (percent) or framebuffer share above which a shared GPU is over-packed."""
@@ -115,8 +115,8 @@ def workload_of(namespace: str, pod: str,
 def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: float,
               step_seconds: float, price: float | None) -> Recommendation:
     """Per workload the grant that packs its Pods as tightly as compute and memory allow."""
-    sharing = pods_per_gpu(measured.usage)
-    alone = [u for u in measured.usage if len(sharing[u.uuid]) == 1]
+    on_gpu = by_gpu(measured.usage)
+    alone = [u for on in on_gpu.values() if len(_pods(on)) == 1 for u in on]
     groups: dict[tuple[str, str, str], list[Usage]] = {}
     for item in alone:
         kind, name = workload_of(item.namespace, item.pod, measured.owners)
@@ -133,7 +133,7 @@ def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: f
             skipped.append(Skipped(namespace, f"{kind}/{name}", problem))
         else:
             advice.append(_advise(workload, policy, target, price))
-    return Recommendation(advice, skipped, _over_packed(measured, sharing))
+    return Recommendation(advice, skipped, _over_packed(measured, on_gpu))
 
 
 def _workload(namespace: str, kind: str, name: str, items: list[Usage], measured: Measured,
@@ -222,13 +222,16 @@ def _saved(workload: Workload, units: int, per_card: int, price: float | None) -
     return None if price is None else cards_freed(workload.running, units, per_card) * price
 
 
-def _over_packed(measured: Measured,
-                 sharing: dict[str, set[tuple[str, str]]]) -> list[OverPacked]:
+def _pods(on: list[Usage]) -> set[tuple[str, str]]:
+    return {(u.namespace, u.pod) for u in on}
+
+
+def _over_packed(measured: Measured, on_gpu: dict[str, list[Usage]]) -> list[OverPacked]:
     found = []
-    for uuid, pods in sorted(sharing.items()):
+    for uuid, on in sorted(on_gpu.items()):
+        pods = _pods(on)
         if len(pods) < 2:
             continue
-        on = [u for u in measured.usage if u.uuid == uuid]
         p95, peak = max(u.p95 for u in on), max(u.peak_mib for u in on)
         card = measured.card_mib.get(uuid, 0.0)
         if p95 > SATURATED or (card and peak >= card * SATURATED / 100):

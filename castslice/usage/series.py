@@ -117,9 +117,10 @@ def _key(sample: Sample) -> tuple[str, str, str, str, str]:
             labels.get("UUID", ""), labels.get("modelName", ""))
 
 
-def pods_per_gpu(usage: Iterable[Usage]) -> dict[str, set[tuple[str, str]]]:
-    """GPU UUID -> the Pods seen on it over the window: more than one means it was shared."""
-    found: dict[str, set[tuple[str, str]]] = {}
+def by_gpu(usage: Iterable[Usage]) -> dict[str, list[Usage]]:
+    """GPU UUID -> what was measured on it over the window; more than one Pod among them
+    means the GPU was shared."""
+    found: dict[str, list[Usage]] = {}
     for item in usage:
-        found.setdefault(item.uuid, set()).add((item.namespace, item.pod))
+        found.setdefault(item.uuid, []).append(item)
     return found

@@ -68,10 +68,12 @@ def _devices(slices: list[dict[str, Any]], policy: Policy, result: Diagnosis) ->
                                 f"{max(shares)} per claim)")
         return
     devices = mig_devices(slices)
-    for profile in dict.fromkeys(profile_for(policy.mig_profiles, s) for s in counts):
-        needing = [s for s in counts if profile_for(policy.mig_profiles, s) == profile]
-        if profile is None:
-            continue
+    needing_by_profile: dict[str, list[int]] = {}
+    for count in counts:  # every count here has a profile: slice_counts stops at the ladder
+        profile = profile_for(policy.mig_profiles, count)
+        if profile is not None:
+            needing_by_profile.setdefault(profile, []).append(count)
+    for profile, needing in needing_by_profile.items():
         if devices[profile]:
             result.lines.append(f"ok: {profile}: {devices[profile]} MIG device(s) in "
                                 f"ResourceSlices ({_ranges(policy, needing)})")
@@ -85,11 +87,10 @@ def _templates(namespace: str, templates: dict[tuple[str, str], dict[str, Any]],
     """Missing templates (Pods stay Pending), stale ones (they ask other devices than the
     configuration's), and CastSlice templates no claim names any more."""
     wanted = {t["metadata"]["name"]: t["spec"] for t in claim_templates(policy, [namespace])}
-    missing = [s for s in slice_counts(policy) if (namespace, policy.dra_template(s))
-               not in templates]
-    stale = [s for s in slice_counts(policy) if templates.get(
-        (namespace, policy.dra_template(s)), wanted[policy.dra_template(s)])
-        != wanted[policy.dra_template(s)]]
+    counts = list(slice_counts(policy))
+    missing = [s for s in counts if (namespace, policy.dra_template(s)) not in templates]
+    stale = [s for s in counts if (namespace, policy.dra_template(s)) in templates
+             and templates[(namespace, policy.dra_template(s))] != wanted[policy.dra_template(s)]]
     fix = f"(castslice dra-templates --namespace {namespace} | kubectl apply -f -)"
     if missing:
         result.problem(f"namespace {namespace} lacks ResourceClaimTemplate "
@@ -104,7 +105,7 @@ def _templates(namespace: str, templates: dict[tuple[str, str], dict[str, Any]],
                             "named by any claim")
     if not missing and not stale:
         result.lines.append(f"ok: namespace {namespace} has every template "
-                            f"({_ranges(policy, list(slice_counts(policy)))})")
+                            f"({_ranges(policy, counts)})")
 
 
 def opted_namespaces(documents: list[Any], policy: Policy) -> set[str]:
