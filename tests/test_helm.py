@@ -45,10 +45,14 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
                           timeout=120, env=os.environ | {"HELM_CACHE_HOME": "/tmp/helm-cache"})
 
 
+def template(*options: str, tests: bool = False) -> str:
+    """What `helm install` would apply, as helm prints it."""
+    return helm("template", "castslice", str(CHART), "-n", "castslice",
+                *([] if tests else ["--skip-tests"]), *options).stdout
+
+
 def render(*options: str, tests: bool = False) -> list[dict]:
-    out = helm("template", "castslice", str(CHART), "-n", "castslice",
-               *([] if tests else ["--skip-tests"]), *options).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    return [d for d in yaml.safe_load_all(template(*options, tests=tests)) if d]
 
 
 def values_options(path: Path | None) -> list[str]:

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_helm import EXAMPLES, HELM, template, values_options
+
 ROOT = Path(__file__).parent.parent
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-scan" / "bin" / "checkov"))
-HELM = Path(os.environ.get("HELM", ROOT / ".local" / "helm" / "helm"))
-HELM_EXAMPLES = [*sorted((ROOT / "deploy" / "helm" / "examples").glob("*.yaml")),
-                 ROOT / "deploy" / "clusters" / "example" / "values.yaml"]
 SKIPS = yaml.safe_load((ROOT / "tests" / "security" / "checkov-skips.yaml").read_text())
 
 
@@ -35,12 +34,9 @@ def test_every_finding_is_fixed_or_justified_and_no_justification_is_stale(tmp_p
                                       cwd=ROOT).stdout)
     renders = tmp_path / "helm"  # what `helm install` applies: the defaults and each example
     renders.mkdir()
-    for values in [None, *HELM_EXAMPLES]:
+    for values in [None, *EXAMPLES]:
         name = values.stem if values else "defaults"
-        (renders / f"{name}.yaml").write_text(subprocess.run(
-            [str(HELM), "template", "castslice", "deploy/helm/castslice", "-n", "castslice",
-             *(["-f", str(values)] if values else [])], capture_output=True, text=True,
-            check=True, cwd=ROOT).stdout)
+        (renders / f"{name}.yaml").write_text(template(*values_options(values), tests=True))
     found = findings("-d", "deploy", "--framework", "kubernetes", "--skip-path",
                      "deploy/helm") | findings(
         "-f", "Dockerfile", "--framework", "dockerfile") | findings(

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from castslice.cli.inputs import Failure, Register
-
-ANNOTATION = "castops.io/optimize"
+from castslice.functions.annotations import OPTIMIZE
 
 
 def register(command: Register) -> None:
@@ -48,7 +47,7 @@ def probe_review(namespace: str) -> dict[str, Any]:
     """A Pod CREATE that asks for one whole GPU and opts in by annotation."""
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "castslice-probe", "namespace": namespace,
-                        "annotations": {ANNOTATION: "true"}},
+                        "annotations": {OPTIMIZE: "true"}},
            "spec": {"containers": [{"name": "probe", "image": "registry.example/probe:1",
                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",

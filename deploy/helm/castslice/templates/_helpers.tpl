@@ -11,11 +11,16 @@ app.kubernetes.io/name: {{ index . 1 }}
 
 {{/* Helm's own labels alone, on objects that are CastSlice's part, not its Pods'. */}}
 {{- define "castslice.helmLabels" -}}
-{{- $root := . -}}
-helm.sh/chart: {{ $root.Chart.Name }}-{{ $root.Chart.Version }}
-app.kubernetes.io/instance: {{ $root.Release.Name }}
-app.kubernetes.io/managed-by: {{ $root.Release.Service }}
-app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+
+{{/* The Pods the castslice Service, the PDB and the NetworkPolicy hold: CastSlice's own
+(plain) or the TLS front's (knative). */}}
+{{- define "castslice.servedBy" -}}
+{{ eq .Values.mode "plain" | ternary "castslice" "castslice-front" }}
 {{- end }}
 
 {{- define "castslice.image" -}}
@@ -120,6 +125,11 @@ them beside `castslice dra-templates` and the Python DeviceClasses for several c
 {{- $ladder := list -}}
 {{- range splitList "," $text }}{{ with trim . }}{{ $ladder = append $ladder (replace ".me" "+me" .) }}{{ end }}{{ end -}}
 {{- toJson $ladder -}}
+{{- end }}
+
+{{/* One setting's text from config as CastSlice reads it (blank is unset), else its default. */}}
+{{- define "castslice.setting" -}}
+{{- get (index . 0).Values.config (index . 1) | default "" | toString | trim | default (index . 2) -}}
 {{- end }}
 
 {{- define "castslice.profileSelector" -}}
