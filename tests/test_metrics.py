@@ -2,11 +2,11 @@
 
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from castslice.functions.decide import Decision
-from castslice.handler.metrics import BODY_BUCKETS, LATENCY_BUCKETS, Metrics
+from castslice.handler.metrics import BODY_BUCKETS, CONTENT_TYPE, LATENCY_BUCKETS, Metrics
 from castslice.settings.config import Config
 
 SECONDS = st.floats(min_value=0, max_value=1, allow_nan=False) | st.sampled_from(LATENCY_BUCKETS)
@@ -121,3 +121,7 @@ def test_a_multi_gpu_pod_is_counted_as_passed_with_its_own_reason_and_warning_ki
     assert totals[("admissions", "passed", "multi-gpu")] == 1
     assert totals[("warnings", "multi-gpu")] == 1
     assert ("gpus_converted",) not in totals
+
+
+def test_metrics_page_content_type_is_prometheus_clients():
+    assert CONTENT_TYPE == CONTENT_TYPE_LATEST

@@ -3,6 +3,8 @@
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -257,3 +259,42 @@ def test_a_chunked_body_over_the_limit_is_413(tmp_path):
         response = conn.getresponse()
         assert response.status == 413
         assert "CASTSLICE_MAX_BODY_BYTES" in response.read().decode()
+
+
+COLD_PATH = """
+import asyncio, sys, tempfile
+from castslice.cli import parser
+from castslice.handler.server import Server
+from castslice.settings.config import Config
+
+parser()
+server = Server(Config.from_env({"CASTSLICE_RULES": sys.argv[1]}), tempfile.mkdtemp())
+body = sys.stdin.buffer.read()
+sent = []
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    sent.append(message)
+
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+         "scheme": "http", "path": "/mutate", "raw_path": b"/mutate", "query_string": b"",
+         "root_path": "", "headers": [(b"content-type", b"application/json")],
+         "server": ("127.0.0.1", 8443), "client": ("127.0.0.1", 1)}
+asyncio.run(server.app(scope, receive, send))
+assert b'"allowed":true' in sent[-1]["body"], sent
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("rules", ["", '[{"namespaces": ["ml-*"], "optimize": true}]'])
+def test_a_cold_replica_answers_without_yaml_prometheus_or_capture_loaded(rules):
+    """What a scale-from-zero replica imports before its first answer: the libraries that
+    only other commands, YAML rules, the first scrape or capture need stay unloaded."""
+    loaded = subprocess.run([sys.executable, "-c", COLD_PATH, rules], input=orjson.dumps(
+        pod_review(ON)), capture_output=True, check=True).stdout.decode().split()
+    assert "castslice.handler.app" in loaded and "falcon" in loaded
+    for heavy in ("yaml", "prometheus_client", "boto3", "castslice.capture.recorder",
+                  "castslice.capture.store", "castslice.handler.exposition"):
+        assert heavy not in loaded

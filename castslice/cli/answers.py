@@ -6,7 +6,6 @@ import sys
 from collections.abc import Mapping
 
 import orjson
-import yaml
 
 from castslice.cli.inputs import (
     Failure,
@@ -42,6 +41,8 @@ def register(command: Register) -> None:
 def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = load_config(environment(args.env_file, env)).describe()
     if args.output == "yaml":
+        import yaml  # PyYAML is loaded by the commands that write YAML, never by serve
+
         yaml.safe_dump(settings, sys.stdout, sort_keys=True, allow_unicode=True)
     else:
         print(events.dumps(settings), end="")
@@ -63,6 +64,8 @@ def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import yaml
+
     from castslice.offline.manifests import preview
 
     policy = load_config(env).policy
@@ -80,6 +83,8 @@ def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def dra_templates(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import yaml
+
     from castslice.cluster import dra
 
     policy = load_config(env).policy

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from castslice.settings.config import Config, ConfigError, available_cpus
 from castslice.settings.envfile import EnvFileError, read_env_files
@@ -55,6 +54,8 @@ def documents(file: str) -> list[Any]:
         return [orjson.loads(text)]
     except orjson.JSONDecodeError:
         pass
+    import yaml  # only for YAML input: `castslice serve` imports this module, not PyYAML
+
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]
     except (yaml.YAMLError, RecursionError) as error:

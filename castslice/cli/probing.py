@@ -5,6 +5,8 @@ green test means the Service, the TLS chain the webhook trusts and the server al
 import argparse
 import base64
 import binascii
+import http.client
+import ssl
 import time
 import uuid
 from collections.abc import Mapping
@@ -60,12 +62,7 @@ def probe_review(namespace: str) -> dict[str, Any]:
 
 
 def post(url: str, body: bytes, ca_file: str | None, timeout: float) -> tuple[int, bytes]:
-    """POST as the API server does: HTTP/1.1, JSON, the webhook's timeout in the query.
-    http.client is imported here: `castslice serve` builds this parser too, and a cold
-    Knative replica should not pay for a client it never uses."""
-    import http.client
-    import ssl
-
+    """POST as the API server does: HTTP/1.1, JSON, the webhook's timeout in the query."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise Failure(f"{url}: not an http(s) URL")

@@ -2,10 +2,12 @@
 starts and stops with it."""
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from castslice.capture.recorder import Recorder
 from castslice.handler.metrics import Metrics
+
+if TYPE_CHECKING:  # the recorder is imported only when capture is on
+    from castslice.capture.recorder import Recorder
 
 
 class Lifecycle:
@@ -23,7 +25,7 @@ class WorkerLifespan:
     """Falcon middleware, run in each worker: start the capture writer; at shutdown flush
     what it holds, then write this worker's final metric counts."""
 
-    def __init__(self, metrics: Metrics, recorder: Recorder | None) -> None:
+    def __init__(self, metrics: Metrics, recorder: "Recorder | None") -> None:
         self.metrics, self.recorder = metrics, recorder
 
     async def process_startup(self, scope: Any, event: Any) -> None:

@@ -2,12 +2,12 @@
 
 import logging
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import falcon
 import falcon.asgi
 import orjson
 
-from castslice.capture.recorder import Recorder
 from castslice.functions.admit import Admission, admit
 from castslice.functions.reviews import AdmissionReview, dry_run
 from castslice.handler.lifecycle import Lifecycle
@@ -16,12 +16,15 @@ from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.handler.transport import read_review
 from castslice.settings.config import Config
 
+if TYPE_CHECKING:  # the recorder is imported only when capture is on
+    from castslice.capture.recorder import Recorder
+
 
 class Mutate:
     """POST /mutate: read the review, decide, answer, observe."""
 
     def __init__(self, config: Config, metrics: Metrics, logger: logging.Logger,
-                 lifecycle: Lifecycle, recorder: Recorder | None = None) -> None:
+                 lifecycle: Lifecycle, recorder: "Recorder | None" = None) -> None:
         self.policy, self.max_body_bytes = config.policy, config.max_body_bytes
         self.metrics, self.logger = metrics, logger
         self.lifecycle, self.recorder = lifecycle, recorder
