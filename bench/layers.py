@@ -4,17 +4,17 @@
   CastSlice's own answer for the typical Pod (a fixed dict) with orjson.dumps;
 - `minimal_falcon`: the same in a Falcon ASGI app with one resource.
 
-Both run under gunicorn with `Worker` (uvicorn's worker, uvloop, httptools, no access log:
-what CastSlice's worker uses) over the same TLS, pinned the same way.
+Both run under gunicorn with `bench.bare.Worker` (uvicorn's worker as CastSlice's uses it)
+over the same TLS, pinned the same way.
 """
 
-from typing import Any, ClassVar
+from typing import Any
 
 import falcon
 import falcon.asgi
 import orjson
-from uvicorn_worker import UvicornWorker
 
+from bench.bare import answering
 from bench.pods import typical
 from castslice.functions.admit import admit, check_review
 from castslice.functions.policy import Policy
@@ -23,32 +23,7 @@ ANSWER: dict[str, Any] = dict(admit(check_review(typical()), Policy()).response)
 """What CastSlice answers for the typical Pod: the fixed answer both layers send."""
 
 
-class Worker(UvicornWorker):  # type: ignore[misc]
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        "loop": "uvloop", "http": "httptools", "access_log": False, "server_header": False,
-        "proxy_headers": False}
-
-
-async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-    if scope["path"] == "/mutate":
-        orjson.loads(body)
-        data = orjson.dumps(ANSWER)
-    else:
-        data = b"ok"
-    await send({"type": "http.response.start", "status": 200, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]})
-    await send({"type": "http.response.body", "body": data})
+bare = answering(ANSWER)
 
 
 class _Mutate:

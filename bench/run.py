@@ -58,8 +58,11 @@ def main() -> None:
         print("\n" + go_ratios(result, rounds))
     else:
         print("\nNo Go toolchain (pip install '.[bench]' brings one): no Go peer measured.")
-    print(f"\nCold start, exec to first admission answered (plain HTTP on $PORT, as under "
-          f"Knative), {len(cold)} starts: median {cold[len(cold) // 2]} ms, max {cold[-1]} ms")
+    print("\nCold start, exec to first admission answered (plain HTTP on $PORT, as under "
+          "Knative), interleaved starts:")
+    for name, starts in cold.items():
+        print(f"  {name:11} median {starts[len(starts) // 2]} ms, "
+              f"range {starts[0]}-{starts[-1]} ms over {len(starts)}")
 
 
 def layer_table(result: dict[str, Any]) -> str:

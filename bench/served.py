@@ -1,6 +1,7 @@
 """The served path: a real `castslice serve` over TLS, pinned to its own core."""
 
 import asyncio
+import compileall
 import os
 import shutil
 import ssl
@@ -124,7 +125,7 @@ def go_command(binary: Path) -> Any:
 def layer_command(app: str) -> Any:
     """A bench/layers.py app under gunicorn with uvicorn's worker, as CastSlice serves."""
     def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
-        return [sys.executable, "-m", "gunicorn", "-k", "bench.layers.Worker", "-w", "1",
+        return [sys.executable, "-m", "gunicorn", "-k", "bench.bare.Worker", "-w", "1",
                 "-b", f"127.0.0.1:{port}", "--certfile", str(tmp / "tls.crt"), "--keyfile",
                 str(tmp / "tls.key"), "--keep-alive", "120", f"bench.layers:{app}"], (
             castslice_env(PYTHONPATH=str(BENCH.parent)))
@@ -156,35 +157,52 @@ def start(tmp: Path, port: int, ca: trustme.CA, pin: bool,
             time.sleep(0.005)
 
 
-def first_admission_ms(port: int, body: bytes) -> float:
+def first_answer_ms(command: list[str], env: dict[str, str], port: int, body: bytes) -> float:
     """From exec to the first admission answered, plain HTTP on $PORT as under Knative: what
     a Pod created while CastSlice is scaled to zero waits for, beyond Knative's own work."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/mutate", data=body,
+                                     headers={"Content-Type": "application/json"})
+    began = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=1) as response:
+                    if response.status == 200 and b'"allowed":true' in response.read():
+                        return (time.perf_counter() - began) * 1000
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command} exited") from None
+                time.sleep(0.002)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def cold_starts(port: int, count: int) -> dict[str, list[int]]:
+    """CastSlice's cold start and, interleaved with it, the bare serving stack's (gunicorn,
+    uvicorn's worker, the `bare` ASGI app): the floor no CastSlice served this way can go
+    under. Bytecode is compiled first, as the image does (`compileall` in the Dockerfile):
+    with PYTHONDONTWRITEBYTECODE set, a checkout would otherwise compile CastSlice's
+    modules at every start, which a replica never does."""
+    root = str(BENCH.parent)
+    compileall.compile_dir(str(BENCH.parent / "castslice"), quiet=1)
+    compileall.compile_dir(str(BENCH), quiet=1)
+    body = orjson.dumps(typical())
+    starts: dict[str, list[int]] = {"castslice": [], "bare stack": []}
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:  # TMPDIR, /dev/shm under Knative
         env = castslice_env(PORT=str(port), CASTSLICE_WORKERS="1", TMPDIR=tmp)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/mutate", data=body,
-                                         headers={"Content-Type": "application/json"})
-        began = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "castslice", "serve"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    with urllib.request.urlopen(request, timeout=1) as response:
-                        if response.status == 200 and b'"allowed":true' in response.read():
-                            return (time.perf_counter() - began) * 1000
-                except OSError:
-                    if process.poll() is not None:
-                        raise RuntimeError("castslice serve exited") from None
-                    time.sleep(0.002)
-        finally:
-            process.terminate()
-            process.wait(30)
-
-
-def cold_starts(port: int, count: int) -> list[int]:
-    body = orjson.dumps(typical())
-    return sorted(round(first_admission_ms(port, body)) for _ in range(count))
+        commands = {
+            "castslice": [sys.executable, "-m", "castslice", "serve"],
+            "bare stack": [sys.executable, "-m", "gunicorn", "-k", "bench.bare.Worker", "-w", "1",
+                           "-b", f"127.0.0.1:{port}", "bench.bare:app"]}
+        for _ in range(count):
+            for name, command in commands.items():
+                starts[name].append(round(first_answer_ms(
+                    command, env | {"PYTHONPATH": root}, port, body)))
+    return {name: sorted(figures) for name, figures in starts.items()}
 
 
 def run(seconds: float, rates: list[int], port: int, rounds: int,
