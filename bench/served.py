@@ -122,13 +122,19 @@ def go_command(binary: Path) -> Any:
     return make
 
 
+def gunicorn_command(app: str, port: int, *options: str) -> list[str]:
+    """An ASGI app (`module:name`) under gunicorn with uvicorn's worker, as CastSlice serves."""
+    return [sys.executable, "-m", "gunicorn", "-k", "bench.bare.Worker", "-w", "1",
+            "-b", f"127.0.0.1:{port}", *options, app]
+
+
 def layer_command(app: str) -> Any:
-    """A bench/layers.py app under gunicorn with uvicorn's worker, as CastSlice serves."""
+    """A bench/layers.py app, over TLS."""
     def make(tmp: Path, port: int) -> tuple[list[str], dict[str, str]]:
-        return [sys.executable, "-m", "gunicorn", "-k", "bench.bare.Worker", "-w", "1",
-                "-b", f"127.0.0.1:{port}", "--certfile", str(tmp / "tls.crt"), "--keyfile",
-                str(tmp / "tls.key"), "--keep-alive", "120", f"bench.layers:{app}"], (
-            castslice_env(PYTHONPATH=str(BENCH.parent)))
+        return gunicorn_command(
+            f"bench.layers:{app}", port, "--certfile", str(tmp / "tls.crt"), "--keyfile",
+            str(tmp / "tls.key"), "--keep-alive", "120"), castslice_env(
+                PYTHONPATH=str(BENCH.parent))
     return make
 
 
@@ -186,22 +192,19 @@ def cold_starts(port: int, count: int) -> dict[str, list[int]]:
     under. Bytecode is compiled first, as the image does (`compileall` in the Dockerfile):
     with PYTHONDONTWRITEBYTECODE set, a checkout would otherwise compile CastSlice's
     modules at every start, which a replica never does."""
-    root = str(BENCH.parent)
-    compileall.compile_dir(str(BENCH.parent / "castslice"), quiet=1)
-    compileall.compile_dir(str(BENCH), quiet=1)
+    for package in (BENCH.parent / "castslice", BENCH):
+        compileall.compile_dir(str(package), quiet=1)
     body = orjson.dumps(typical())
-    starts: dict[str, list[int]] = {"castslice": [], "bare stack": []}
+    commands = {"castslice": [sys.executable, "-m", "castslice", "serve"],
+                "bare stack": gunicorn_command("bench.bare:app", port)}
+    starts: dict[str, list[int]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:  # TMPDIR, /dev/shm under Knative
-        env = castslice_env(PORT=str(port), CASTSLICE_WORKERS="1", TMPDIR=tmp)
+        env = castslice_env(PORT=str(port), CASTSLICE_WORKERS="1", TMPDIR=tmp,
+                            PYTHONPATH=str(BENCH.parent))
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        commands = {
-            "castslice": [sys.executable, "-m", "castslice", "serve"],
-            "bare stack": [sys.executable, "-m", "gunicorn", "-k", "bench.bare.Worker", "-w", "1",
-                           "-b", f"127.0.0.1:{port}", "bench.bare:app"]}
         for _ in range(count):
             for name, command in commands.items():
-                starts[name].append(round(first_answer_ms(
-                    command, env | {"PYTHONPATH": root}, port, body)))
+                starts[name].append(round(first_answer_ms(command, env, port, body)))
     return {name: sorted(figures) for name, figures in starts.items()}
 
 
