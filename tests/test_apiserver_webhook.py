@@ -1,0 +1,106 @@
+"""CastSlice as a real API server's webhook (the envtest tier): every golden Pod creation
+sent through kube-apiserver v1.36 comes back stored as its expected answer says, under each
+back-end; when CastSlice is down, Pods are admitted unchanged (failurePolicy: Ignore)."""
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from castslice.functions.patch import CONTAINER_LISTS
+from castslice.offline import events
+from tests.envtest import ControlPlane
+from tests.kube import kube_quantity
+from tests.served import free_port
+from tests.webhooks import ROUTE, Webhooks, create, fresh, pointed_at, probe_pod, shipped_webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+SENT = [c for c in events.load_cases(ROOT / "events")
+        if c.request["request"].get("operation") == "CREATE"
+        and c.request["request"].get("kind", {}).get("kind") == "Pod"
+        and not c.request["request"].get("subResource")
+        and not c.request["request"].get("dryRun")
+        and c.request["request"].get("object", {}).get("kind") == "Pod"
+        # Kubernetes refuses ephemeralContainers on CREATE (they come by a subresource):
+        and not c.request["request"]["object"].get("spec", {}).get("ephemeralContainers")]
+REFUSED_BY_KUBERNETES = {"fractional-gpu-left-alone": "Invalid value: \"500m\": must be an integer"}
+"""Cases CastSlice must answer (a webhook sees the object before validation) that Kubernetes'
+own validation then refuses, whatever the webhook said."""
+
+
+@pytest.fixture(scope="module")
+def webhooks(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhooks]:
+    yield from fresh(kube, tmp_path_factory.mktemp("webhooks"))
+
+
+def _ensure_namespace(kube: ControlPlane, name: str) -> None:
+    if kube.kubectl("get", "namespace", name, check=False).returncode != 0:
+        kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
+
+
+def _resources(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the decision may change, quantities compared by value (the server writes
+    them canonically: "1e0" is stored as "1")."""
+    spec = pod.get("spec", {})
+    found: dict[str, Any] = {"resourceClaims": spec.get("resourceClaims"),
+                             "sliced": pod["metadata"].get("annotations", {}).get(
+                                 "castops.io/sliced")}
+    for list_name in CONTAINER_LISTS:
+        for container in spec.get(list_name) or []:
+            resources = container.get("resources", {})
+            limits = resources.get("limits", {})
+            # Kubernetes defaults a request from its limit (pkg/apis/core/v1/defaults.go):
+            requests = limits | resources.get("requests", {})
+            found[f"{list_name}/{container['name']}"] = {
+                "limits": {k: kube_quantity(str(v)) for k, v in limits.items()},
+                "requests": {k: kube_quantity(str(v)) for k, v in requests.items()},
+                "claims": resources.get("claims")}
+    return found
+
+
+def test_the_golden_cases_cover_every_back_end():
+    backends = {c.env.get("CASTSLICE_BACKEND", "extended") for c in SENT}
+    assert backends == {"extended", "mig", "dra"}, backends
+    assert len(SENT) >= 30
+
+
+@pytest.mark.parametrize("case", SENT, ids=lambda c: c.name)
+def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
+    route, _ = webhooks.route(case.env)
+    request = case.request["request"]
+    namespace = request["namespace"]
+    _ensure_namespace(kube, namespace)
+    pod = copy.deepcopy(request["object"])
+    pod["metadata"].pop("managedFields", None)
+    pod["metadata"]["namespace"] = namespace
+    pod["metadata"].setdefault("labels", {})[ROUTE] = route
+    stored, said = create(kube, pod)
+    response = case.expected["response"]
+    if case.name in REFUSED_BY_KUBERNETES:
+        assert stored is None and REFUSED_BY_KUBERNETES[case.name] in said, said
+        return
+    if not response["allowed"]:
+        assert stored is None, "the denial reached the user"
+        assert response["status"]["message"] in said
+        return
+    assert stored is not None, said
+    expected = jsonpatch.apply_patch(request["object"], response.get("patch", []))
+    assert _resources(stored) == _resources(expected)
+    for warning in response.get("warnings", []):
+        assert f"Warning: {warning}" in said
+
+
+def test_a_pod_is_admitted_unchanged_when_castslice_is_down(kube):
+    """failurePolicy: Ignore, as shipped: nothing listens at the configured url."""
+    namespace = kube.namespace("down")
+    kube.apply([pointed_at(shipped_webhook(), "castslice-test-down",
+                           f"https://127.0.0.1:{free_port()}/mutate", b"not a CA",
+                           {"matchLabels": {ROUTE: "down"}})])
+    stored, said = create(kube, probe_pod(namespace, "down"))
+    assert stored is not None, said
+    limits = stored["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"nvidia.com/gpu": "1"}
+    assert "castops.io/sliced" not in stored["metadata"].get("annotations", {})
