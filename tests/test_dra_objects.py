@@ -296,3 +296,32 @@ def test_doctor_reads_lists_with_any_value_anywhere_without_failing(tmp_path, ca
              {"kind": "Node", "metadata": {"name": junk}, "status": {"allocatable": junk}}, junk]
     code, out = doctor(tmp_path, items, backend, capsys)
     assert code == 1 and "problem:" in out  # nothing usable in it: said, not a traceback
+
+
+def test_shares_on_mig_devices_are_not_counted_for_the_gpu_class(tmp_path, capsys):
+    """The driver announces shares on static MIG devices too; the templates' DeviceClass
+    selects type == 'gpu' only, so a cluster of MIG-partitioned GPUs has no device for them."""
+    mig_with_shares = published("n1", [
+        {"name": f"gpu-0-mig-{i}", "allowMultipleAllocations": True,
+         "attributes": {"type": {"string": "mig"}, "profile": {"string": "1g.5gb"}},
+         "capacity": {"shares": {"value": "8", "requestPolicy": {"default": "1", "validRange": {
+             "min": "1", "max": "8", "step": "1"}}}}} for i in range(2)])
+    have = [claim_template("ml", f"castslice-gpu-{s}", SHARED_8) for s in range(1, 9)]
+    code, out = doctor(tmp_path, [mig_with_shares, *have, opted_pod("ml")], SHARED_8, capsys)
+    assert code == 1
+    assert out.startswith("problem: no GPU in ResourceSlices announces shares capacity")
+
+
+@pytest.mark.parametrize("flag", ["-n", "--namespace"])
+def test_dra_templates_takes_n_like_every_cluster_command(capsys, flag):
+    assert main(["dra-templates", flag, "ml"], DRA) == 0
+    assert "namespace: ml" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["extended", "mig"])
+def test_dra_templates_refuses_a_back_end_that_names_no_template(capsys, backend):
+    assert main(["dra-templates", "-n", "ml"], {"CASTSLICE_BACKEND": backend}) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"castslice: dra-templates is for CASTSLICE_BACKEND=dra (now {backend}): "
+                   "only the dra back-end's claims name templates\n")

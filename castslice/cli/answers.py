@@ -33,7 +33,7 @@ def register(command: Register) -> None:
                             help="namespace for manifests that name none (default: default)")
     templates = command("dra-templates", dra_templates, "print the ResourceClaimTemplates the "
                         "dra back-end's claims name, for kubectl apply -f -")
-    templates.add_argument("--namespace", action="append", required=True, metavar="NS",
+    templates.add_argument("-n", "--namespace", action="append", required=True, metavar="NS",
                            help="a namespace whose Pods CastSlice converts (repeatable)")
     templates.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
 
@@ -88,6 +88,9 @@ def dra_templates(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster import dra
 
     policy = load_config(env).policy
+    if policy.backend != "dra":
+        raise Failure(f"dra-templates is for CASTSLICE_BACKEND=dra (now {policy.backend}): "
+                      "only the dra back-end's claims name templates")
     bad = [n for n in args.namespace if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
     if bad:
         raise Failure(f"--namespace {bad[0]!r} is not a namespace name (a DNS-1123 label)")

@@ -24,36 +24,50 @@ def add_source(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("-n", "--namespace", help="one namespace (default: all)")
 
 
+def asks_cluster(args: argparse.Namespace) -> bool:
+    """Whether the documents come from the cluster itself rather than a file or a pipe."""
+    flags = args.context or args.kubeconfig or args.namespace
+    if args.file is not None and flags:
+        raise Failure("give a file or --context/--kubeconfig/-n, not both")
+    return bool(flags) or (args.file is None and sys.stdin.isatty())
+
+
 def read(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[Any]:
     """The documents to report on, from the file, stdin, or the cluster."""
-    asked = args.context or args.kubeconfig or args.namespace
-    if args.file is not None and not asked:
-        return documents(args.file)
-    if args.file is None and not asked and not sys.stdin.isatty():
-        return documents("-")
-    if args.file is not None:
-        raise Failure("give a file or --context/--kubeconfig/-n, not both")
+    if not asks_cluster(args):
+        return documents("-" if args.file is None else args.file)
     return [get(args, kind) for kind in kinds]
+
+
+def _flags(args: argparse.Namespace) -> list[str]:
+    line = ["--context", args.context] if args.context else []
+    return line + (["--kubeconfig", args.kubeconfig] if args.kubeconfig else [])
 
 
 def command(args: argparse.Namespace, kind: str) -> list[str]:
     """The kubectl command line for one kind, with the user's flags passed on."""
     line = ["kubectl", "get", kind, "-o", "json"]
     line += ["-n", args.namespace] if args.namespace else ["-A"]
-    if args.context:
-        line += ["--context", args.context]
-    if args.kubeconfig:
-        line += ["--kubeconfig", args.kubeconfig]
-    return line
+    return line + _flags(args)
 
 
 def get(args: argparse.Namespace, kind: str) -> Any:
     """One `kubectl get KIND -o json`, parsed; every failure one line."""
-    line = command(args, kind)
+    return _run(command(args, kind), kind)
+
+
+def dry_run(args: argparse.Namespace, document: dict[str, Any]) -> Any:
+    """The object as the API server would store it (`kubectl create --dry-run=server`):
+    defaults filled in, fields of disabled feature gates dropped; nothing is written."""
+    line = ["kubectl", "create", "--dry-run=server", "-o", "json", "-f", "-", *_flags(args)]
+    return _run(line, str(document.get("kind", "object")).lower() + "s", json.dumps(document))
+
+
+def _run(line: list[str], kind: str, stdin: str | None = None) -> Any:
     if sys.stderr.isatty():
         print(f"castslice: {' '.join(line)}", file=sys.stderr)
     try:
-        done = subprocess.run(line, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(line, capture_output=True, text=True, timeout=300, input=stdin)
     except FileNotFoundError:
         raise Failure("kubectl is not on PATH: install it, or pipe `kubectl get ... -o json` "
                       "into castslice") from None

@@ -49,10 +49,15 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from castslice.cluster import dra
     from castslice.cluster.doctor import diagnose
 
     policy = load_config(env).policy
-    result = diagnose(kubectl.read(args, DOCTOR_READS[policy.backend]), policy)
+    found = kubectl.read(args, DOCTOR_READS[policy.backend])
+    if policy.backend == "dra" and policy.dra_devices == "shares" and kubectl.asks_cluster(args):
+        found.append(kubectl.dry_run(args, dra.capacity_probe(policy, args.namespace or
+                                                              "default")))
+    result = diagnose(found, policy)
     print("\n".join(result.lines))
     return 0 if result.ok else 1
 

@@ -8,7 +8,7 @@ one leaves the Pod Pending without an error, which `castslice doctor` looks for.
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from castslice.functions.mig import profile_for, resource_suffix
@@ -23,6 +23,8 @@ GPU_CLASS = "gpu.nvidia.com"
 SHARES = "shares"
 """The capacity the NVIDIA DRA driver announces with --consumable-shares=N (N per GPU)."""
 LABELS = {"app.kubernetes.io/part-of": "castslice"}
+PROBE = "castslice-capacity-probe"
+"""The template doctor sends as a server-side dry run: what the API server keeps of it."""
 
 
 def profile_selector(profile: str) -> str:
@@ -73,37 +75,88 @@ def request(policy: Policy, slices: int) -> dict[str, Any]:
         {"cel": {"expression": profile_selector(profile)}}]}}
 
 
-def mig_devices(slices: Iterable[dict[str, Any]]) -> Counter[str]:
-    """MIG devices per profile in ResourceSlices of the NVIDIA driver (v1 devices, or
-    v1beta1's `basic`); the attribute is `profile` in the driver's domain."""
-    found: Counter[str] = Counter()
-    for item in slices:
-        spec = mapping(item.get("spec"))
-        driver = spec.get("driver")
-        devices = spec.get("devices")
-        for device in devices if isinstance(devices, list) else ():
-            device = mapping(device)
-            attributes = mapping(mapping(device.get("basic", device)).get("attributes"))
-            key = "profile" if driver == DRIVER else f"{DRIVER}/profile"
-            value = mapping(attributes.get(key, attributes.get(f"{DRIVER}/profile"))).get(
-                "string")
-            if isinstance(value, str):
-                found[value] += 1
-    return found
+def as_stored(spec: Any) -> dict[str, Any]:
+    """A template's spec as the API server stores it, so what `dra-templates` printed
+    compares equal to what the server returns: the claims' `metadata` is written (empty), and
+    every `exactly` request gets `allocationMode: ExactCount` and, with it, `count: 1`
+    (kubernetes pkg/apis/resource/v1/defaults.go, SetDefaults_ExactDeviceRequest; measured
+    on v1.36.2)."""
+    stored = {"metadata": {}, **mapping(spec)}
+    claim = dict(mapping(stored.get("spec")))
+    devices = dict(mapping(claim.get("devices")))
+    requests = devices.get("requests")
+    if isinstance(requests, list):
+        devices["requests"] = [_defaulted(r) for r in requests]
+    claim["devices"] = devices
+    stored["spec"] = claim
+    return stored
 
 
-def gpu_shares(slices: Iterable[dict[str, Any]]) -> list[int]:
-    """The most shares one claim may take of each device of the NVIDIA driver that announces
-    consumable `shares` capacity (--consumable-shares=N: value N, requestPolicy.validRange
-    max N), one entry per such device."""
-    found = []
+def _defaulted(request: Any) -> Any:
+    exactly = mapping(request).get("exactly")
+    if not isinstance(exactly, dict):
+        return request
+    filled = {"allocationMode": "ExactCount", **exactly}
+    if filled["allocationMode"] == "ExactCount":
+        filled.setdefault("count", 1)
+    return {**request, "exactly": filled}
+
+
+def asks_capacity(spec: Any) -> bool:
+    """Whether a template's requests still ask for consumable capacity: an API server with
+    DRAConsumableCapacity off (alpha, off in 1.34 and 1.35) drops `exactly.capacity` when it
+    stores the template (resourceclaimtemplate strategy,
+    dropDisabledDRAResourceClaimConsumableCapacityFields), and the claim takes a whole GPU."""
+    requests = mapping(mapping(mapping(spec).get("spec")).get("devices")).get("requests")
+    return any("capacity" in mapping(mapping(r).get("exactly"))
+               for r in (requests if isinstance(requests, list) else ()))
+
+
+def capacity_probe(policy: Policy, namespace: str) -> dict[str, Any]:
+    """One shares template under a name no claim uses, for a server-side dry run: whether
+    the server keeps capacity shows before any template is applied."""
+    (template,) = claim_templates(policy, [namespace])[:1]
+    return {**template, "metadata": {**template["metadata"], "name": PROBE}}
+
+
+def _devices(slices: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Each device of the NVIDIA driver in the ResourceSlices (v1 devices, or v1beta1's
+    `basic`), with a reader of its attributes by name in the driver's domain."""
     for item in slices:
         spec = mapping(item.get("spec"))
         devices = spec.get("devices") if spec.get("driver") == DRIVER else None
         for device in devices if isinstance(devices, list) else ():
-            shares = mapping(mapping(mapping(device).get("capacity")).get(SHARES))
-            limit = mapping(mapping(shares.get("requestPolicy")).get("validRange")).get("max")
-            count = whole_count(limit if limit is not None else shares.get("value"))
-            if count:
-                found.append(count)
+            device = mapping(mapping(device).get("basic", device))
+            attributes = mapping(device.get("attributes"))
+            yield device, lambda name, found=attributes: mapping(
+                found.get(name, found.get(f"{DRIVER}/{name}"))).get("string")
+
+
+def mig_devices(slices: Iterable[dict[str, Any]]) -> Counter[str]:
+    """MIG devices per profile in ResourceSlices of the NVIDIA driver; the attribute is
+    `profile` in the driver's domain."""
+    found: Counter[str] = Counter()
+    for _, attribute in _devices(slices):
+        value = attribute("profile")
+        if isinstance(value, str):
+            found[value] += 1
+    return found
+
+
+def gpu_shares(slices: Iterable[dict[str, Any]]) -> list[int]:
+    """The most shares one claim may take of each whole GPU that announces consumable
+    `shares` capacity (--consumable-shares=N: value N, requestPolicy.validRange max N), one
+    entry per such device. Only devices of `type` gpu count: the DeviceClass the shares
+    templates name selects `device.attributes['gpu.nvidia.com'].type == 'gpu'`, while the
+    driver announces shares on static MIG devices too (dra-driver-nvidia-gpu
+    cmd/gpu-kubelet-plugin/allocatable.go)."""
+    found = []
+    for device, attribute in _devices(slices):
+        if attribute("type") != "gpu":
+            continue
+        shares = mapping(mapping(device.get("capacity")).get(SHARES))
+        limit = mapping(mapping(shares.get("requestPolicy")).get("validRange")).get("max")
+        count = whole_count(limit if limit is not None else shares.get("value"))
+        if count:
+            found.append(count)
     return found

@@ -13,7 +13,10 @@ from typing import Any
 
 from castslice.cluster.doctor.diagnosis import Diagnosis
 from castslice.cluster.dra import (
+    PROBE,
     SHARES,
+    as_stored,
+    asks_capacity,
     claim_templates,
     gpu_shares,
     mig_devices,
@@ -35,9 +38,13 @@ def check(documents: list[Any], policy: Policy) -> Diagnosis:
     templates of every namespace where Pods opt in, as `dra-templates` prints them now."""
     result = Diagnosis()
     _devices(objects_of(documents, "ResourceSlice"), policy, result)
+    found = objects_of(documents, "ResourceClaimTemplate")
+    probes = [t for t in found if metadata_of(t).get("name") == PROBE]
     templates = {(text_or_empty(metadata_of(t).get("namespace")),
-                  text_or_empty(metadata_of(t).get("name"))): mapping(t.get("spec"))
-                 for t in objects_of(documents, "ResourceClaimTemplate")}
+                  text_or_empty(metadata_of(t).get("name"))): as_stored(t.get("spec"))
+                 for t in found if t not in probes}
+    if policy.dra_devices == "shares":
+        _capacity_kept(probes, templates, policy, result)
     namespaces = sorted(opted_namespaces(documents, policy) | {
         ns for ns, name in templates if ns and name.startswith(policy.dra_template_prefix)})
     namespaces = [ns for ns in namespaces if ns not in policy.exclude_namespaces]
@@ -82,15 +89,36 @@ def _devices(slices: list[dict[str, Any]], policy: Policy, result: Diagnosis) ->
                            f"from {_ranges(policy, needing)} stay Pending")
 
 
+def _capacity_kept(probes: list[dict[str, Any]],
+                   templates: dict[tuple[str, str], dict[str, Any]], policy: Policy,
+                   result: Diagnosis) -> None:
+    """Shares need the API server to keep `exactly.capacity`; one that drops it stores
+    templates whose claims each take a whole GPU, exclusively."""
+    ours = [spec for (_, name), spec in templates.items()
+            if name.startswith(policy.dra_template_prefix)]
+    if any(not asks_capacity(t.get("spec")) for t in probes) or any(
+            not asks_capacity(spec) for spec in ours):
+        result.problem("the API server drops the shares a claim asks (exactly.capacity): "
+                       "every claim takes a whole GPU, exclusively; it needs the "
+                       "DRAConsumableCapacity feature gate (alpha and off in Kubernetes 1.34 "
+                       "and 1.35, beta and on in 1.36) on the API server, scheduler and "
+                       "kubelet, or CASTSLICE_DRA_DEVICES=mig")
+    elif probes:
+        result.lines.append("ok: the API server keeps the shares a claim asks (a dry run of "
+                            f"{PROBE})")
+
+
 def _templates(namespace: str, templates: dict[tuple[str, str], dict[str, Any]],
                policy: Policy, result: Diagnosis) -> None:
     """Missing templates (Pods stay Pending), stale ones (they ask other devices than the
     configuration's), and CastSlice templates no claim names any more."""
-    wanted = {t["metadata"]["name"]: t["spec"] for t in claim_templates(policy, [namespace])}
+    wanted = {t["metadata"]["name"]: as_stored(t["spec"])
+              for t in claim_templates(policy, [namespace])}
     counts = list(slice_counts(policy))
     missing = [s for s in counts if (namespace, policy.dra_template(s)) not in templates]
     stale = [s for s in counts if (namespace, policy.dra_template(s)) in templates
-             and templates[(namespace, policy.dra_template(s))] != wanted[policy.dra_template(s)]]
+             and _differs(templates[(namespace, policy.dra_template(s))],
+                          wanted[policy.dra_template(s)])]
     fix = f"(castslice dra-templates --namespace {namespace} | kubectl apply -f -)"
     if missing:
         result.problem(f"namespace {namespace} lacks ResourceClaimTemplate "
@@ -106,6 +134,21 @@ def _templates(namespace: str, templates: dict[tuple[str, str], dict[str, Any]],
     if not missing and not stale:
         result.lines.append(f"ok: namespace {namespace} has every template "
                             f"({_ranges(policy, counts)})")
+
+
+def _differs(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """A real edit, not the capacity a server without consumable capacity drops (named
+    once, by _capacity_kept)."""
+    if asks_capacity(wanted) and not asks_capacity(stored):
+        return stored != _without_capacity(wanted)
+    return stored != wanted
+
+
+def _without_capacity(spec: dict[str, Any]) -> dict[str, Any]:
+    claim = spec["spec"]
+    requests = [{**r, "exactly": {k: v for k, v in r["exactly"].items() if k != "capacity"}}
+                for r in claim["devices"]["requests"]]
+    return {**spec, "spec": {**claim, "devices": {**claim["devices"], "requests": requests}}}
 
 
 def opted_namespaces(documents: list[Any], policy: Policy) -> set[str]:
