@@ -3,6 +3,7 @@ sent through kube-apiserver v1.36 comes back stored as its expected answer says,
 back-end; when CastSlice is down, Pods are admitted unchanged (failurePolicy: Ignore)."""
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
+from castslice.cli import main
 from castslice.functions.patch import CONTAINER_LISTS
 from castslice.offline import events
 from tests.envtest import ControlPlane
@@ -104,3 +106,33 @@ def test_a_pod_is_admitted_unchanged_when_castslice_is_down(kube):
     limits = stored["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"nvidia.com/gpu": "1"}
     assert "castops.io/sliced" not in stored["metadata"].get("annotations", {})
+
+
+def test_audit_names_the_pod_admitted_while_castslice_was_down(kube, capsys):
+    namespace = kube.namespace("audit")
+    kube.apply([pointed_at(shipped_webhook(), "castslice-test-audit",
+                           f"https://127.0.0.1:{free_port()}/mutate", b"not a CA",
+                           {"matchLabels": {ROUTE: "audit"}})])
+    stored, said = create(kube, probe_pod(namespace, "audit"))
+    assert stored is not None, said
+    code = main(["audit", "--kubeconfig", str(kube.kubeconfig), "-n", namespace], {})
+    out = capsys.readouterr().out
+    assert code == 1
+    name = stored["metadata"]["name"]
+    assert f"  {namespace}/{name}  (opted in by castops.io/optimize=true)" in out
+
+
+def test_savings_counts_the_pods_castslice_converted_through_the_server(kube, webhooks, capsys):
+    env = {"CASTSLICE_SLICES_PER_GPU": "8"}
+    route, _ = webhooks.route(env)
+    namespace = kube.namespace("savings")
+    for gpus in ("1", "1"):
+        stored, said = create(kube, probe_pod(namespace, route, gpus))
+        assert stored is not None, said
+        assert stored["spec"]["containers"][0]["resources"]["limits"] == {
+            "nvidia.com/gpu-shared": "1"}
+    code = main(["savings", "--kubeconfig", str(kube.kubeconfig), "-n", namespace,
+                 "--output", "json"], env)
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (summary["gpus_without_sharing"], summary["gpus_with_sharing"]) == (2, 0.25), summary

@@ -14,6 +14,8 @@ import yaml
 from google.protobuf import json_format
 
 from castslice.cli import main
+from castslice.cluster.doctor.diagnosis import largest_grant
+from castslice.settings.config import Config
 from castslice.settings.envfile import read_env_files
 from tests import crds
 from tests.envoy import parse_bootstrap, parse_sds
@@ -193,11 +195,15 @@ def test_device_plugin_examples_advertise_what_their_castslice_settings_name(nam
     assert strategy["renameByDefault"] is True
     assert settings["CASTSLICE_TARGET_RESOURCE"] == "nvidia.com/gpu.shared"
     assert int(settings["CASTSLICE_SLICES_PER_GPU"]) == strategy["resources"][0]["replicas"]
-    if key == "time-slicing":  # one converted GPU must stay one GPU on multi-GPU nodes
-        assert plugin_config["flags"]["plugin"]["sharedDevicesAllocationPolicy"] == "packed"
-    if key == "mps":
-        assert settings["CASTSLICE_MAX_SLICES"] == "1"
-        assert all(p.endswith("=1") for p in settings["CASTSLICE_PRESETS"].split(","))
+    # One converted GPU must stay one GPU on multi-GPU nodes, in any order of Pods: every
+    # grant is 1 unit (one replica is on one GPU), and a grant above 1 fails at Allocate
+    # instead of spilling onto a second GPU.
+    # (under MPS it defaults to true: device plugin v0.20.0 api/config/v1/config.go)
+    assert strategy.get("failRequestsGreaterThanOne", key == "mps") is True
+    assert settings["CASTSLICE_MAX_SLICES"] == settings["CASTSLICE_DEFAULT_SLICES"] == "1"
+    assert all(p.endswith("=1") for p in settings["CASTSLICE_PRESETS"].split(","))
+    policy = Config.from_env({k: v for k, v in settings.items()}).policy
+    assert largest_grant(policy) == 1
 
 
 def front_config():

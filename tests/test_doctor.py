@@ -73,18 +73,22 @@ def gfd_node(name, gpus, replicas=8):
 SHARED = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
 
 
-def test_nodes_with_several_gpus_are_warned_when_a_container_can_get_several_units(tmp_path,
-                                                                                   capsys):
-    code, out = run(tmp_path, [gfd_node("dgx-1", 8), gfd_node("t4-1", 1)], SHARED, capsys)
-    assert code == 0  # the Pods schedule; what they see is the warning's subject
-    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
-    assert warnings == [
-        "warning: node dgx-1 has 8 GPUs (nvidia.com/gpu.count) and CastSlice may grant up to 64 "
-        "nvidia.com/gpu.shared to one container: the device plugin's default `distributed` "
-        "policy takes them from different GPUs, so the container may see up to 8; set "
-        "flags.plugin.sharedDevicesAllocationPolicy: packed (device plugin v0.20+, "
-        "deploy/examples), keep presets and CASTSLICE_MAX_SLICES at 1, or use the mig or dra "
-        "back-end"]
+def test_nodes_where_a_container_can_spill_onto_a_second_gpu_are_a_problem(tmp_path, capsys):
+    """packed is no best fit: a grant of several units spills when the fullest GPU has too
+    few left (k8s-device-plugin internal/rm/allocate.go), so any grant above 1 can."""
+    env = SHARED | {"CASTSLICE_RULES": '[{"name": "research", "namespaces": ["research"], '
+                                       '"sliceRatio": 3}]'}
+    code, out = run(tmp_path, [gfd_node("dgx-1", 8), gfd_node("t4-1", 1)], env, capsys)
+    assert code == 1
+    problems = [line for line in out.splitlines() if line.startswith("problem:")]
+    assert problems == [
+        "problem: node dgx-1 has 8 GPUs (nvidia.com/gpu.count) and CastSlice may grant up to 64 "
+        "nvidia.com/gpu.shared to one container (CASTSLICE_MAX_SLICES=64; presets training=4, "
+        "inference=2, batch=2; rules research): such a container can see up to 8 GPUs "
+        "(`distributed` spreads its units, `packed` spills what the fullest GPU cannot hold); "
+        "grant 1 everywhere (CASTSLICE_MAX_SLICES=1, every preset 1) with "
+        "failRequestsGreaterThanOne: true and density from the plugin's replicas "
+        "(deploy/examples/device-plugin-time-slicing.yaml), or use the mig or dra back-end"]
 
 
 def test_several_gpus_are_fine_when_every_grant_is_one_unit(tmp_path, capsys):

@@ -2,10 +2,12 @@
 
 A profile `<g>g.<memory>gb` holds g of the card's compute slices (NVIDIA MIG user guide:
 7 on A100/H100/H200, 4 on A30 and RTX PRO 6000), so a Pod granted s slices per GPU gets the
-smallest profile of the ladder with g >= s. A `+me` profile (media extensions) is named
-`1g.10gb+me` by the DRA driver's `profile` attribute (go-nvlib's spelling) and
-`nvidia.com/mig-1g.10gb.me` by the device plugin, which writes '+' as '.'
-(k8s-device-plugin internal/rm/rm.go).
+smallest profile of the ladder with g >= s. A profile may carry one attribute, as go-nvlib's
+mig_profile.go defines them (vendored in the device plugin v0.20.0; NVIDIA mig-parted's
+config-default.yaml uses each): `+me` (media extensions), `+me.all`, `+gfx` (graphics) and
+`-me` (no media extensions), e.g. `1g.24gb+gfx`, `2g.48gb-me`. The DRA driver's `profile`
+attribute spells them so; the device plugin writes '+' as '.' in resource names
+(`nvidia.com/mig-1g.24gb.gfx`, `nvidia.com/mig-2g.48gb-me`; internal/rm/rm.go).
 """
 
 import re
@@ -14,7 +16,7 @@ from itertools import pairwise
 
 DEFAULT_LADDER = ("1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
 """A100-40GB, without the +me and duplicate-compute profiles."""
-_PROFILE = re.compile(r"([1-7])g\.([1-9][0-9]{0,3})gb([+.]me)?")
+_PROFILE = re.compile(r"([1-7]g\.[1-9][0-9]{0,3}gb)(?:[+.](me\.all|me|gfx)|(-me))?")
 
 
 def compute(profile: str) -> int:
@@ -27,21 +29,29 @@ def resource_suffix(profile: str) -> str:
     return profile.replace("+", ".")
 
 
+def _spelled(match: re.Match[str]) -> str:
+    """go-nvlib's spelling of a profile the device plugin's spelling may have named."""
+    base, attribute, no_media = match.groups()
+    return base + (f"+{attribute}" if attribute else "") + (no_media or "")
+
+
 def profile_for(ladder: Sequence[str], slices: int) -> str | None:
     """The smallest profile with at least `slices` compute slices; None past the largest."""
     return next((p for p in ladder if compute(p) >= slices), None)
 
 
 def parse_ladder(text: str) -> tuple[str, ...]:
-    """Comma-separated profiles in increasing compute, `+me` as the DRA driver writes it
-    (the device plugin's `.me` accepted too); ValueError says what is wrong."""
-    ladder = tuple(p.strip() for p in text.split(",") if p.strip())
-    bad = [p for p in ladder if not _PROFILE.fullmatch(p)]
-    if bad or not ladder:
-        raise ValueError(f"{bad[0] if bad else text!r} is not a MIG profile such as 1g.5gb "
-                         "or 1g.10gb+me (<compute 1-7>g.<memory>gb); example: "
-                         f"{','.join(DEFAULT_LADDER)}")
-    ladder = tuple(p.replace(".me", "+me") for p in ladder)
+    """Comma-separated profiles in increasing compute, attributes as the DRA driver writes
+    them (the device plugin's `.me`, `.me.all`, `.gfx` accepted too); ValueError says what
+    is wrong."""
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    matches = [_PROFILE.fullmatch(p) for p in names]
+    bad = [p for p, m in zip(names, matches, strict=True) if m is None]
+    if bad or not names:
+        raise ValueError(f"{bad[0] if bad else text!r} is not a MIG profile such as 1g.5gb, "
+                         "1g.10gb+me, 1g.24gb+gfx or 2g.48gb-me (<compute 1-7>g.<memory>gb, "
+                         f"one of +me, +me.all, +gfx, -me); example: {','.join(DEFAULT_LADDER)}")
+    ladder = tuple(_spelled(m) for m in matches if m is not None)
     for smaller, larger in pairwise(ladder):
         if compute(larger) <= compute(smaller):
             raise ValueError(f"{larger} after {smaller}: profiles must increase in compute "
