@@ -2,6 +2,7 @@
 stdin, or the cluster through kubectl (`kubectl.py`)."""
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,7 @@ from castslice.offline import events
 
 DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "deviceclasses"),
                 "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
-"""What each back-end's doctor reads from the cluster."""
+"""What each back-end's doctor reads from the cluster, beside the ResourceQuotas."""
 
 
 def register(command: Register) -> None:
@@ -24,6 +25,17 @@ def register(command: Register) -> None:
                              "advertises (default: CASTSLICE_SLICES_PER_GPU)")
     kubectl.add_source(command("doctor", doctor, "can the cluster run mutated Pods? exit 1 if "
                                "not"), "what kubectl get -o json printed for the back-end")
+    quotas_cmd = command("quotas", quotas, "the cluster's GPU ResourceQuotas with K GPUs moved "
+                         "to what the back-end converts to, for kubectl apply -f -")
+    kubectl.add_source(quotas_cmd, "kubectl get resourcequotas -A -o json")
+    share = quotas_cmd.add_mutually_exclusive_group(required=True)
+    share.add_argument("--shared-gpus", type=int, metavar="K", help="GPUs of each quota "
+                       "that opted-in Pods may hold converted")
+    share.add_argument("--shared-fraction", type=float, metavar="F", help="the share of each "
+                       "quota's GPUs they may hold, rounded down (0 < F <= 1)")
+    quotas_cmd.add_argument("--output", choices=("yaml", "values"), default="yaml",
+                            help="yaml: for kubectl apply -f - or a kustomization; values: "
+                            "the Helm chart's quotas value")
     kubectl.add_source(command("audit", audit, "opted-in Pods that still hold whole GPUs, and "
                                "how to recreate them; exit 1 if any"),
                        "kubectl get pods -A -o json")
@@ -53,13 +65,80 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster.doctor import diagnose
 
     policy = load_config(env).policy
-    found = kubectl.read(args, DOCTOR_READS[policy.backend])
+    found = kubectl.read(args, (*DOCTOR_READS[policy.backend], "resourcequotas"))
     if policy.backend == "dra" and policy.dra_devices == "shares" and kubectl.asks_cluster(args):
         found.append(kubectl.dry_run(args, dra.capacity_probe(policy, args.namespace or
                                                               "default")))
     result = diagnose(found, policy)
     print("\n".join(result.lines))
     return 0 if result.ok else 1
+
+
+def quotas(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import yaml
+
+    from castslice.cluster import quotas as split
+    from castslice.cluster.objects import objects_of
+
+    policy = load_config(env).policy
+    if args.shared_fraction is not None and not 0 < args.shared_fraction <= 1:
+        raise Failure(f"--shared-fraction {args.shared_fraction} must be above 0 and at most 1")
+    if args.shared_gpus is not None and args.shared_gpus < 0:
+        raise Failure(f"--shared-gpus {args.shared_gpus} must be 0 or more")
+    counts_units = policy.backend == "extended" or (policy.backend == "dra"
+                                                    and policy.dra_devices == "shares")
+    if counts_units and not policy.slices_per_gpu:
+        raise Failure("needs CASTSLICE_SLICES_PER_GPU: the units one GPU is, which the "
+                          "split counts in")
+    listed = objects_of(kubectl.read(args, ("resourcequotas",)), "ResourceQuota")
+    if not listed:
+        raise Failure("the input holds no ResourceQuota (kubectl get resourcequotas -A -o json)")
+    found = split.gpu_quotas(listed, policy)
+    if not found:
+        raise Failure(f"no ResourceQuota in the input limits {policy.source_resource}")
+    out = []
+    for quota in found:
+        shared = (args.shared_gpus if args.shared_gpus is not None
+                  else int(quota.gpus * args.shared_fraction))
+        where = f"ResourceQuota {quota.namespace}/{quota.name}"
+        if shared > quota.gpus:
+            raise Failure(f"--shared-gpus {shared} is more than the {quota.gpus} GPUs {where} "
+                          "allows")
+        if quota.counted and split.bounds_converted(quota, policy):
+            print(f"castslice: {where} is split already; left out", file=sys.stderr)
+            continue
+        out.append((_comment(quota, policy, shared), split.split(quota, policy, shared)))
+    if args.output == "values":
+        print("".join(c for c, _ in out) + yaml.safe_dump({"quotas": [q for _, q in out]},
+                                                          sort_keys=False), end="")
+    else:
+        print("---\n".join(c + yaml.safe_dump(q, sort_keys=False) for c, q in out), end="")
+    return 0
+
+
+def _comment(quota: Any, policy: Any, shared: int) -> str:
+    """What the printed quota promises, as comment lines above it."""
+    from castslice.cluster.quotas import overshoot
+
+    whole = quota.gpus - shared
+    lines = [f"# {quota.namespace}/{quota.name}: {quota.gpus} GPU(s), {whole} kept whole and "
+             f"{shared} moved to {', '.join(_per_gpu_text(policy))} per GPU"]
+    if not quota.counted:
+        lines.append(f"# was {quota.key}, which Kubernetes never counts: now "
+                     f"requests.{policy.source_resource}")
+    if policy.backend == "extended":
+        lines.append(f"# whole GPUs + units/{policy.slices_per_gpu} <= {quota.gpus}, exactly")
+    else:
+        most = whole + overshoot(policy, shared)
+        lines.append(f"# a ResourceQuota cannot bound these together: the namespace can hold "
+                     f"up to {most:g} GPUs' worth (each limit alone stays within {shared})")
+    return "\n".join(lines) + "\n"
+
+
+def _per_gpu_text(policy: Any) -> list[str]:
+    from castslice.cluster.quotas import per_gpu
+
+    return [f"{count} {key}" for key, count in per_gpu(policy).items()]
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
