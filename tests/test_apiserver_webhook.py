@@ -95,26 +95,28 @@ def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
         assert f"Warning: {warning}" in said
 
 
-def test_a_pod_is_admitted_unchanged_when_castslice_is_down(kube):
-    """failurePolicy: Ignore, as shipped: nothing listens at the configured url."""
-    namespace = kube.namespace("down")
-    kube.apply([pointed_at(shipped_webhook(), "castslice-test-down",
+def _created_while_down(kube: ControlPlane, route: str) -> tuple[str, dict[str, Any]]:
+    """An opted-in GPU Pod created while the shipped configuration points at a port where
+    nothing listens: its namespace, and the Pod as stored."""
+    namespace = kube.namespace(route)
+    kube.apply([pointed_at(shipped_webhook(), f"castslice-test-{route}",
                            f"https://127.0.0.1:{free_port()}/mutate", b"not a CA",
-                           {"matchLabels": {ROUTE: "down"}})])
-    stored, said = create(kube, probe_pod(namespace, "down"))
+                           {"matchLabels": {ROUTE: route}})])
+    stored, said = create(kube, probe_pod(namespace, route))
     assert stored is not None, said
+    return namespace, stored
+
+
+def test_a_pod_is_admitted_unchanged_when_castslice_is_down(kube):
+    """failurePolicy: Ignore, as shipped."""
+    _, stored = _created_while_down(kube, "down")
     limits = stored["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"nvidia.com/gpu": "1"}
     assert "castops.io/sliced" not in stored["metadata"].get("annotations", {})
 
 
 def test_audit_names_the_pod_admitted_while_castslice_was_down(kube, capsys):
-    namespace = kube.namespace("audit")
-    kube.apply([pointed_at(shipped_webhook(), "castslice-test-audit",
-                           f"https://127.0.0.1:{free_port()}/mutate", b"not a CA",
-                           {"matchLabels": {ROUTE: "audit"}})])
-    stored, said = create(kube, probe_pod(namespace, "audit"))
-    assert stored is not None, said
+    namespace, stored = _created_while_down(kube, "audit")
     code = main(["audit", "--kubeconfig", str(kube.kubeconfig), "-n", namespace], {})
     out = capsys.readouterr().out
     assert code == 1
