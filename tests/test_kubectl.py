@@ -1,6 +1,7 @@
 """`doctor`, `savings` and `audit` asking the cluster themselves, through a `kubectl` on PATH
 that answers with recorded `kubectl get -o json` output and recorded errors, and logs the
-command lines it was given (no apiserver runs on these machines)."""
+command lines it was given: the flags and failures a real server cannot be made to show.
+What a real API server returns is the envtest tier's (tests/test_apiserver_*.py)."""
 
 import json
 import shutil
@@ -52,20 +53,23 @@ def listed(*items):
 
 def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, capsys):
     (cluster / "nodes.json").write_text(listed(gfd_node("dgx-1", 8)))
-    env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
+    (cluster / "resourcequotas.json").write_text(listed())
+    env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared", "CASTSLICE_MAX_SLICES": "1",
+           "CASTSLICE_PRESETS": "training=1,inference=1"}
     code = main(["doctor", "--context", "prod-eu", "--kubeconfig", "/etc/k.yaml"], env)
     assert code == 0 and "ok: node dgx-1 advertises 64 nvidia.com/gpu.shared" in (
         capsys.readouterr().out)
-    assert calls(cluster) == [["get", "nodes", "-o", "json", "-A", "--context", "prod-eu",
-                               "--kubeconfig", "/etc/k.yaml"]]
+    assert calls(cluster) == [["get", kind, "-o", "json", "-A", "--context", "prod-eu",
+                               "--kubeconfig", "/etc/k.yaml"]
+                              for kind in ("nodes", "resourcequotas")]
 
 
 def test_doctor_for_dra_reads_every_kind_it_needs(cluster, capsys):
-    for kind in ("resourceslices", "resourceclaimtemplates", "namespaces", "pods"):
+    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", "resourcequotas")
+    for kind in kinds:
         (cluster / f"{kind}.json").write_text(listed())
     assert main(["doctor", "--context", "c"], {"CASTSLICE_BACKEND": "dra"}) == 1
-    assert [call[1] for call in calls(cluster)] == ["resourceslices", "resourceclaimtemplates",
-                                                    "namespaces", "pods"]
+    assert [call[1] for call in calls(cluster)] == list(kinds)
     capsys.readouterr()
 
 
@@ -79,9 +83,11 @@ def test_savings_and_audit_read_pods_of_one_namespace(cluster, capsys):
 
 def test_with_nothing_piped_in_the_cluster_is_asked(cluster, capsys, monkeypatch):
     (cluster / "nodes.json").write_text(listed(gfd_node("a", 1)))
+    (cluster / "resourcequotas.json").write_text(listed())
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     main(["doctor"], {})
-    assert calls(cluster) == [["get", "nodes", "-o", "json", "-A"]]
+    assert calls(cluster) == [["get", kind, "-o", "json", "-A"]
+                              for kind in ("nodes", "resourcequotas")]
     capsys.readouterr()
 
 
