@@ -78,6 +78,11 @@ class ControlPlane:
                      "metadata": {"name": name, "labels": labels or {}}}])
         return name
 
+    def ensure_namespace(self, name: str) -> None:
+        """A namespace an object names, created if the server has none of that name."""
+        if self.kubectl("get", "namespace", name, check=False).returncode:
+            self.kubectl("create", "namespace", name)
+
     def start_controllers(self) -> None:
         """kube-controller-manager, once: quota status, claims from templates, ReplicaSets."""
         if len(self.processes) > 2:

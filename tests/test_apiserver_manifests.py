@@ -42,8 +42,7 @@ def _server_dry_run(kube: ControlPlane, text: str) -> None:
     documents = [d for d in yaml.safe_load_all(text) if d]
     assert documents
     for namespace in {d["metadata"].get("namespace") for d in documents} - {None}:
-        if kube.kubectl("get", "namespace", namespace, check=False).returncode:
-            kube.kubectl("create", "namespace", namespace)  # what the install expects exists
+        kube.ensure_namespace(namespace)  # what the install expects exists
     out = kube.apply(text, "--dry-run=server")
     assert out.count("(server dry run)") == len(documents), out
 

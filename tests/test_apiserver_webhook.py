@@ -38,11 +38,6 @@ def webhooks(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> It
     yield from fresh(kube, tmp_path_factory.mktemp("webhooks"))
 
 
-def _ensure_namespace(kube: ControlPlane, name: str) -> None:
-    if kube.kubectl("get", "namespace", name, check=False).returncode != 0:
-        kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
-
-
 def _resources(pod: dict[str, Any]) -> dict[str, Any]:
     """What the decision may change, quantities compared by value (the server writes
     them canonically: "1e0" is stored as "1")."""
@@ -74,7 +69,7 @@ def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
     route, _ = webhooks.route(case.env)
     request = case.request["request"]
     namespace = request["namespace"]
-    _ensure_namespace(kube, namespace)
+    kube.ensure_namespace(namespace)
     pod = copy.deepcopy(request["object"])
     pod["metadata"].pop("managedFields", None)
     pod["metadata"]["namespace"] = namespace

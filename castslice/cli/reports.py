@@ -85,11 +85,9 @@ def quotas(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise Failure(f"--shared-fraction {args.shared_fraction} must be above 0 and at most 1")
     if args.shared_gpus is not None and args.shared_gpus < 0:
         raise Failure(f"--shared-gpus {args.shared_gpus} must be 0 or more")
-    counts_units = policy.backend == "extended" or (policy.backend == "dra"
-                                                    and policy.dra_devices == "shares")
-    if counts_units and not policy.slices_per_gpu:
+    if split.counts_units(policy) and not policy.slices_per_gpu:
         raise Failure("needs CASTSLICE_SLICES_PER_GPU: the units one GPU is, which the "
-                          "split counts in")
+                      "split counts in")
     listed = objects_of(kubectl.read(args, ("resourcequotas",)), "ResourceQuota")
     if not listed:
         raise Failure("the input holds no ResourceQuota (kubectl get resourcequotas -A -o json)")
@@ -107,38 +105,13 @@ def quotas(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if quota.counted and split.bounds_converted(quota, policy):
             print(f"castslice: {where} is split already; left out", file=sys.stderr)
             continue
-        out.append((_comment(quota, policy, shared), split.split(quota, policy, shared)))
+        out.append((split.promise(quota, policy, shared), split.split(quota, policy, shared)))
     if args.output == "values":
         print("".join(c for c, _ in out) + yaml.safe_dump({"quotas": [q for _, q in out]},
                                                           sort_keys=False), end="")
     else:
         print("---\n".join(c + yaml.safe_dump(q, sort_keys=False) for c, q in out), end="")
     return 0
-
-
-def _comment(quota: Any, policy: Any, shared: int) -> str:
-    """What the printed quota promises, as comment lines above it."""
-    from castslice.cluster.quotas import overshoot
-
-    whole = quota.gpus - shared
-    lines = [f"# {quota.namespace}/{quota.name}: {quota.gpus} GPU(s), {whole} kept whole and "
-             f"{shared} moved to {', '.join(_per_gpu_text(policy))} per GPU"]
-    if not quota.counted:
-        lines.append(f"# was {quota.key}, which Kubernetes never counts: now "
-                     f"requests.{policy.source_resource}")
-    if policy.backend == "extended":
-        lines.append(f"# whole GPUs + units/{policy.slices_per_gpu} <= {quota.gpus}, exactly")
-    else:
-        most = whole + overshoot(policy, shared)
-        lines.append(f"# a ResourceQuota cannot bound these together: the namespace can hold "
-                     f"up to {most:g} GPUs' worth (each limit alone stays within {shared})")
-    return "\n".join(lines) + "\n"
-
-
-def _per_gpu_text(policy: Any) -> list[str]:
-    from castslice.cluster.quotas import per_gpu
-
-    return [f"{count} {key}" for key, count in per_gpu(policy).items()]
 
 
 def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -54,6 +54,12 @@ def slice_counts(policy: Policy) -> range:
     return range(1, min(policy.max_slices, largest or policy.max_slices) + 1)
 
 
+def grantable_profiles(policy: Policy) -> list[str]:
+    """The profiles of the ladder some slice count converts to, smallest first."""
+    return list(dict.fromkeys(p for s in slice_counts(policy)
+                              if (p := profile_for(policy.mig_profiles, s)) is not None))
+
+
 def claim_templates(policy: Policy, namespaces: list[str]) -> list[dict[str, Any]]:
     """The template for each slice count in each namespace, as CASTSLICE_DRA_DEVICES says:
     a MIG device of the smallest fitting profile, or that many shares of a whole GPU

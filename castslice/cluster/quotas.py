@@ -12,8 +12,8 @@ claims are counted as devices per DeviceClass, `<class>.deviceclass.resource.k8s
 from dataclasses import dataclass
 from typing import Any
 
-from castslice.cluster.dra import GPU_CLASS, MIG_CLASS, slice_counts
-from castslice.functions.mig import compute, profile_for
+from castslice.cluster.dra import GPU_CLASS, MIG_CLASS, grantable_profiles
+from castslice.functions.mig import compute
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
@@ -62,14 +62,25 @@ def per_gpu(policy: Policy) -> dict[str, int]:
     units = policy.slices_per_gpu or 0
     if policy.backend == "extended":
         return {f"requests.{policy.target_resource}": units}
-    largest = compute(policy.mig_profiles[-1])  # the card's compute slices
-    profiles = list(dict.fromkeys(p for s in slice_counts(policy)
-                                  if (p := profile_for(policy.mig_profiles, s)) is not None))
     if policy.backend == "mig":
-        return {f"requests.{policy.mig_resource(p)}": largest // compute(p) for p in profiles}
+        return {f"requests.{policy.mig_resource(p)}": count for p, count in _instances(policy)}
     if policy.dra_devices == "shares":
         return {_devices_key(GPU_CLASS): units}
-    return {_devices_key(MIG_CLASS): largest // compute(profiles[0])}
+    return {_devices_key(MIG_CLASS): _instances(policy)[0][1]}
+
+
+def counts_units(policy: Policy) -> bool:
+    """Whether the split counts in units of a GPU (time-slicing replicas or DRA shares),
+    which only CASTSLICE_SLICES_PER_GPU says."""
+    return policy.backend == "extended" or (policy.backend == "dra"
+                                            and policy.dra_devices == "shares")
+
+
+def _instances(policy: Policy) -> list[tuple[str, int]]:
+    """Each grantable profile and how many of it one card holds (its compute slices into
+    the ladder's largest)."""
+    largest = compute(policy.mig_profiles[-1])
+    return [(p, largest // compute(p)) for p in grantable_profiles(policy)]
 
 
 def overshoot(policy: Policy, shared: int) -> float:
@@ -78,11 +89,28 @@ def overshoot(policy: Policy, shared: int) -> float:
     every device counted may be a whole GPU (N shares, or the largest profile)."""
     if policy.backend == "extended":
         return float(shared)
-    largest = compute(policy.mig_profiles[-1])  # the card's compute slices
     if policy.backend == "mig":
-        return sum(count * shared * compute(p) / largest for p in policy.mig_profiles
-                   if (count := per_gpu(policy).get(f"requests.{policy.mig_resource(p)}")))
+        largest = compute(policy.mig_profiles[-1])
+        return sum(count * shared * compute(p) / largest for p, count in _instances(policy))
     return float(sum(per_gpu(policy).values()) * shared)
+
+
+def promise(found: GpuQuota, policy: Policy, shared: int) -> str:
+    """What the split quota promises, as comment lines to print above it."""
+    whole = found.gpus - shared
+    moved = ", ".join(f"{count} {key}" for key, count in per_gpu(policy).items())
+    lines = [f"# {found.namespace}/{found.name}: {found.gpus} GPU(s), {whole} kept whole and "
+             f"{shared} moved to {moved} per GPU"]
+    if not found.counted:
+        lines.append(f"# was {found.key}, which Kubernetes never counts: now "
+                     f"requests.{policy.source_resource}")
+    if policy.backend == "extended":
+        lines.append(f"# whole GPUs + units/{policy.slices_per_gpu} <= {found.gpus}, exactly")
+    else:
+        lines.append(f"# a ResourceQuota cannot bound these together: the namespace can hold "
+                     f"up to {whole + overshoot(policy, shared):g} GPUs' worth (each limit "
+                     f"alone stays within {shared})")
+    return "\n".join(lines) + "\n"
 
 
 def _devices_key(device_class: str) -> str:

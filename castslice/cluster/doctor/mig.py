@@ -8,7 +8,7 @@ DeviceClass serving that name.
 from typing import Any
 
 from castslice.cluster.doctor.diagnosis import Diagnosis
-from castslice.cluster.dra import mig_devices, slice_counts
+from castslice.cluster.dra import grantable_profiles, mig_devices
 from castslice.cluster.objects import objects_of
 from castslice.functions.mig import profile_for
 from castslice.functions.policy import Policy
@@ -28,9 +28,7 @@ def check(documents: list[Any], policy: Policy) -> Diagnosis:
     if not nodes and not devices:
         result.problem("no Node or ResourceSlice objects in the input (kubectl get "
                        "nodes,resourceslices,deviceclasses -o json)")
-    grantable = dict.fromkeys(p for s in slice_counts(policy)
-                              if (p := profile_for(policy.mig_profiles, s)) is not None)
-    for profile in grantable:
+    for profile in grantable_profiles(policy):
         resource = policy.mig_resource(profile)
         serving = [(str(metadata_of(n).get("name", "?")), count) for n in nodes
                    if (count := whole_count(mapping(mapping(n.get("status")).get(
