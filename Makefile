@@ -54,7 +54,7 @@ test: install $(SCAN) $(HELM) envtest
 	HELM=$(HELM) $(PY) -m pytest
 
 ## bench: the benchmark (BENCH_ARGS=--short for a quick run)
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) envtest
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## bench-replay: replay 200,000 captured events from S3 (moto) under a proposed env file

@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import inprocess, served
+from bench import inprocess, sent, served
 
 
 def free_port() -> int:
@@ -38,10 +38,12 @@ def main() -> None:
                         rounds=args.rounds or (1 if args.short else 3), compare=args.compare)
     rounds = result.pop("each_round")
     cold = served.cold_starts(free_port(), 3 if args.short else 9)
+    skipped = sent.run(50 if args.short else 300)
     if args.json:
         print(json.dumps({"in_process": rows, "served": result, "served_rounds": rounds,
-                          "cold_start_ms": cold}, indent=2))
+                          "cold_start_ms": cold, "sent": skipped}, indent=2))
         return
+    print_sent(skipped, result["castslice"]["closed_8_conns"]["server_cpu_us_per_req"])
     print("In-process, per admission: the server's read (decoded view) + admit + orjson dump, "
           "against the floor (parse of the request + dump of CastSlice's own answer):")
     print(f"  {'body':8} {'bytes':>7} {'floor µs':>9} {'castslice µs':>13} {'ratio':>6}")
@@ -63,6 +65,17 @@ def main() -> None:
     for name, starts in cold.items():
         print(f"  {name:11} median {starts[len(starts) // 2]} ms, "
               f"range {starts[0]}-{starts[-1]} ms over {len(starts)}")
+
+
+def print_sent(found: dict[str, Any] | None, cpu_us: float) -> None:
+    if found is None:
+        print("No kube-apiserver/etcd (scripts/envtest-assets): what the API server sends "
+              "CastSlice is not measured.\n")
+        return
+    print("What the API server sends CastSlice: kube-apiserver v1.36 on loopback, "
+          f"{found['none']['pods']} dry-run Pod creations per row, interleaved; CastSlice CPU at "
+          f"its {cpu_us:.0f} µs per admission below, as a share of one core:")
+    print(sent.table(found, cpu_us) + "\n")
 
 
 def layer_table(result: dict[str, Any]) -> str:

@@ -17,7 +17,17 @@ from castslice.offline import events
 from tests.envtest import ControlPlane
 from tests.kube import kube_quantity
 from tests.served import free_port
-from tests.webhooks import ROUTE, Webhooks, create, fresh, pointed_at, probe_pod, shipped_webhook
+from tests.webhooks import (
+    ROUTE,
+    Webhooks,
+    admissions,
+    create,
+    fresh,
+    pointed_at,
+    probe_pod,
+    sent,
+    shipped_webhook,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SENT = [c for c in events.load_cases(ROOT / "events")
@@ -28,6 +38,8 @@ SENT = [c for c in events.load_cases(ROOT / "events")
         and c.request["request"].get("object", {}).get("kind") == "Pod"
         # Kubernetes refuses ephemeralContainers on CREATE (they come by a subresource):
         and not c.request["request"]["object"].get("spec", {}).get("ephemeralContainers")]
+SKIPPED_NAMESPACES = {name for e in shipped_webhook()["webhooks"][0]["namespaceSelector"][
+    "matchExpressions"] if e["operator"] == "NotIn" for name in e["values"]}
 REFUSED_BY_KUBERNETES = {"fractional-gpu-left-alone": "Invalid value: \"500m\": must be an integer"}
 """Cases CastSlice must answer (a webhook sees the object before validation) that Kubernetes'
 own validation then refuses, whatever the webhook said."""
@@ -66,7 +78,7 @@ def test_the_golden_cases_cover_every_back_end():
 
 @pytest.mark.parametrize("case", SENT, ids=lambda c: c.name)
 def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
-    route, _ = webhooks.route(case.env)
+    route, served = webhooks.route(case.env)
     request = case.request["request"]
     namespace = request["namespace"]
     kube.ensure_namespace(namespace)
@@ -74,7 +86,13 @@ def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
     pod["metadata"].pop("managedFields", None)
     pod["metadata"]["namespace"] = namespace
     pod["metadata"].setdefault("labels", {})[ROUTE] = route
+    called = sent(pod) and namespace not in SKIPPED_NAMESPACES
+    before = admissions(served)
     stored, said = create(kube, pod)
+    assert admissions(served) - before == called, "the API server sent what it should not"
+    if not called:  # no call, so no warning (README: Only GPU Pods are sent)
+        assert stored is not None and _resources(stored) == _resources(pod), said
+        return
     response = case.expected["response"]
     if case.name in REFUSED_BY_KUBERNETES:
         assert stored is None and REFUSED_BY_KUBERNETES[case.name] in said, said

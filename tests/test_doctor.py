@@ -3,6 +3,7 @@
 import json
 
 from castslice.cli import main
+from tests.webhooks import shipped_webhook
 
 
 def node(name, allocatable, strategy=None):
@@ -95,3 +96,50 @@ def test_several_gpus_are_fine_when_every_grant_is_one_unit(tmp_path, capsys):
     env = SHARED | {"CASTSLICE_MAX_SLICES": "1", "CASTSLICE_PRESETS": "training=1,dev=1"}
     code, out = run(tmp_path, [gfd_node("dgx-1", 8)], env, capsys)
     assert code == 0 and "warning" not in out
+
+
+SERVING = node("gpu-1", {"nvidia.com/gpu-shared": "8"})
+
+
+def _shipped_webhook(**changes):
+    configuration = shipped_webhook()
+    configuration["webhooks"][0].update(changes)
+    return configuration
+
+
+def test_the_shipped_webhook_sends_only_gpu_pods(tmp_path, capsys):
+    code, out = run(tmp_path, [SERVING, _shipped_webhook()], {}, capsys)
+    assert code == 0
+    assert ("ok: MutatingWebhookConfiguration castslice sends only Pods asking for "
+            "nvidia.com/gpu") in out
+
+
+def test_a_webhook_without_match_conditions_is_named_every_pod_is_sent(tmp_path, capsys):
+    configuration = _shipped_webhook()
+    del configuration["webhooks"][0]["matchConditions"]
+    code, out = run(tmp_path, [SERVING, configuration], {}, capsys)
+    assert code == 0
+    assert ("warning: MutatingWebhookConfiguration castslice has no matchConditions: every "
+            "Pod creation is sent to CastSlice") in out
+
+
+def test_match_conditions_for_another_resource_are_a_problem(tmp_path, capsys):
+    env = {"CASTSLICE_SOURCE_RESOURCE": "example.com/gpu"}
+    code, out = run(tmp_path, [SERVING, _shipped_webhook()], env, capsys)
+    assert code == 1
+    assert ("problem: MutatingWebhookConfiguration castslice's matchConditions send Pods "
+            "asking for nvidia.com/gpu, but CastSlice converts example.com/gpu") in out
+
+
+def test_match_conditions_of_someone_elses_shape_are_a_problem(tmp_path, capsys):
+    configuration = _shipped_webhook(matchConditions=[{"name": "all", "expression": "true"}])
+    code, out = run(tmp_path, [SERVING, configuration], {}, capsys)
+    assert code == 1
+    assert "send Pods asking for no resource CastSlice's manifests test" in out
+
+
+def test_other_webhooks_are_not_read(tmp_path, capsys):
+    configuration = _shipped_webhook(name="other.example.com")
+    del configuration["webhooks"][0]["matchConditions"]
+    code, out = run(tmp_path, [SERVING, configuration], {}, capsys)
+    assert code == 0 and "MutatingWebhookConfiguration" not in out

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from castslice.cli import main
+from castslice.cli.reports import COMMON
 from tests.test_doctor import gfd_node
 
 DATA = Path(__file__).parent / "data"
@@ -53,7 +54,8 @@ def listed(*items):
 
 def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, capsys):
     (cluster / "nodes.json").write_text(listed(gfd_node("dgx-1", 8)))
-    (cluster / "resourcequotas.json").write_text(listed())
+    for kind in COMMON:
+        (cluster / f"{kind}.json").write_text(listed())
     env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared", "CASTSLICE_MAX_SLICES": "1",
            "CASTSLICE_PRESETS": "training=1,inference=1"}
     code = main(["doctor", "--context", "prod-eu", "--kubeconfig", "/etc/k.yaml"], env)
@@ -61,11 +63,11 @@ def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, 
         capsys.readouterr().out)
     assert calls(cluster) == [["get", kind, "-o", "json", "-A", "--context", "prod-eu",
                                "--kubeconfig", "/etc/k.yaml"]
-                              for kind in ("nodes", "resourcequotas")]
+                              for kind in ("nodes", *COMMON)]
 
 
 def test_doctor_for_dra_reads_every_kind_it_needs(cluster, capsys):
-    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", "resourcequotas")
+    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", *COMMON)
     for kind in kinds:
         (cluster / f"{kind}.json").write_text(listed())
     assert main(["doctor", "--context", "c"], {"CASTSLICE_BACKEND": "dra"}) == 1
@@ -83,11 +85,12 @@ def test_savings_and_audit_read_pods_of_one_namespace(cluster, capsys):
 
 def test_with_nothing_piped_in_the_cluster_is_asked(cluster, capsys, monkeypatch):
     (cluster / "nodes.json").write_text(listed(gfd_node("a", 1)))
-    (cluster / "resourcequotas.json").write_text(listed())
+    for kind in COMMON:
+        (cluster / f"{kind}.json").write_text(listed())
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     main(["doctor"], {})
     assert calls(cluster) == [["get", kind, "-o", "json", "-A"]
-                              for kind in ("nodes", "resourcequotas")]
+                              for kind in ("nodes", *COMMON)]
     capsys.readouterr()
 
 

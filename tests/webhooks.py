@@ -20,6 +20,7 @@ from tests.served import Served, serve
 ROOT = Path(__file__).resolve().parent.parent
 ROUTE = "castslice.test/server"
 """The Pod label that routes a test Pod to the server of its configuration."""
+SOURCE = "nvidia.com/gpu"
 _ADMISSIONS = re.compile(r"^castslice_admissions_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
@@ -50,14 +51,25 @@ def admissions(served: Served) -> int:
     return int(sum(float(v) for v in _ADMISSIONS.findall(body.decode())))
 
 
-def probe_pod(namespace: str, route: str, gpus: str = "1") -> dict[str, Any]:
+def sent(pod: Mapping[str, Any], source: str = SOURCE) -> bool:
+    """Whether the shipped matchConditions send this Pod: a container or init container with
+    the source in its limits, not opted out. The tests' reading of the CEL; the API server
+    judges (tests/test_apiserver_match.py)."""
+    spec = pod.get("spec", {})
+    asks = any(source in (c.get("resources") or {}).get("limits", {})
+               for c in [*spec.get("containers", []), *spec.get("initContainers", [])])
+    return asks and pod["metadata"].get("annotations", {}).get("castops.io/optimize") != "false"
+
+
+def probe_pod(namespace: str, route: str, gpus: str = "1",
+              resource: str = "nvidia.com/gpu") -> dict[str, Any]:
     """A small GPU Pod opted in by annotation, routed to one server."""
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"generateName": "probe-", "namespace": namespace,
                          "labels": {ROUTE: route},
                          "annotations": {"castops.io/optimize": "true"}},
             "spec": {"containers": [{"name": "main", "image": "registry.example/app:1",
-                                     "resources": {"limits": {"nvidia.com/gpu": gpus}}}]}}
+                                     "resources": {"limits": {resource: gpus}}}]}}
 
 
 def create(kube: ControlPlane, pod: Mapping[str, Any],
@@ -89,16 +101,17 @@ class Webhooks:
             self.kube.apply([pointed_at(
                 self.webhook, f"castslice-test-{route}", f"https://127.0.0.1:{served.port}/mutate",
                 served.ca.cert_pem.bytes(), {"matchLabels": {ROUTE: route}})])
-            self._wait_called(route, served)
+            self._wait_called(route, served, env.get("CASTSLICE_SOURCE_RESOURCE", SOURCE))
             self.servers[key] = (route, served)
         return self.servers[key]
 
-    def _wait_called(self, route: str, served: Served, deadline: float = 20) -> None:
+    def _wait_called(self, route: str, served: Served, resource: str,
+                     deadline: float = 20) -> None:
         """The API server picks a new configuration up from its informer: dry-run creations
         until this server is called."""
         before, end = admissions(served), time.monotonic() + deadline
         while time.monotonic() < end:
-            create(self.kube, probe_pod("default", route), "--dry-run=server")
+            create(self.kube, probe_pod("default", route, resource=resource), "--dry-run=server")
             if admissions(served) > before:
                 return
             time.sleep(0.2)

@@ -12,7 +12,8 @@ from castslice.offline import events
 
 DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "deviceclasses"),
                 "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
-"""What each back-end's doctor reads from the cluster, beside the ResourceQuotas."""
+"""What each back-end's doctor reads from the cluster, beside COMMON."""
+COMMON = ("resourcequotas", "mutatingwebhookconfigurations")
 
 
 def register(command: Register) -> None:
@@ -65,7 +66,7 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster.doctor import diagnose
 
     policy = load_config(env).policy
-    found = kubectl.read(args, (*DOCTOR_READS[policy.backend], "resourcequotas"))
+    found = kubectl.read(args, (*DOCTOR_READS[policy.backend], *COMMON))
     if policy.backend == "dra" and policy.dra_devices == "shares" and kubectl.asks_cluster(args):
         found.append(kubectl.dry_run(args, dra.capacity_probe(policy, args.namespace or
                                                               "default")))

@@ -33,13 +33,15 @@ castslice.{{ .Release.Namespace }}.svc
 {{- end }}
 
 {{/*
-The castslice-env data: the back-end, then config's settings as the text CastSlice reads:
+The castslice-env data: the back-end and the source resource (which the webhook's
+matchConditions test for, so it is always written), then config's other settings as the text CastSlice reads:
 a list joined by commas (CASTSLICE_RULES: JSON), a map as name=count pairs, a whole
 number without the exponent YAML's float64 would print (6291456, not 6.291456e+06).
 */}}
 {{- define "castslice.env" -}}
 CASTSLICE_BACKEND: {{ .Values.backend | quote }}
-{{- range $name, $value := .Values.config }}
+CASTSLICE_SOURCE_RESOURCE: {{ include "castslice.source" . | quote }}
+{{- range $name, $value := omit .Values.config "CASTSLICE_SOURCE_RESOURCE" }}
 {{- $text := toString $value }}
 {{- if and (kindIs "slice" $value) (eq $name "CASTSLICE_RULES") }}{{ $text = toJson $value }}
 {{- else if kindIs "slice" $value }}{{ $text = join "," $value }}
@@ -130,6 +132,11 @@ them beside `castslice dra-templates` and the Python DeviceClasses for several c
 {{/* One setting's text from config as CastSlice reads it (blank is unset), else its default. */}}
 {{- define "castslice.setting" -}}
 {{- get (index . 0).Values.config (index . 1) | default "" | toString | trim | default (index . 2) -}}
+{{- end }}
+
+{{/* The resource CastSlice converts, as the webhook's matchConditions and CastSlice read it. */}}
+{{- define "castslice.source" -}}
+{{- include "castslice.setting" (list . "CASTSLICE_SOURCE_RESOURCE" "nvidia.com/gpu") -}}
 {{- end }}
 
 {{- define "castslice.profileSelector" -}}
