@@ -199,15 +199,27 @@ def test_the_api_server_refuses_a_match_condition_that_does_not_compile(kube):
     assert done.returncode != 0 and "matchConditions" in done.stderr, done.stderr
 
 
-def test_doctor_reads_the_live_webhook_configurations(kube, webhooks, capsys):
+def test_doctor_reads_the_live_webhook_configurations_and_exporter(kube, webhooks, capsys):
     webhooks.route({"CASTSLICE_RULES": RULES})
     unfiltered = copy.deepcopy(shipped_webhook())
     unfiltered["metadata"] = {"name": "castslice-unfiltered"}
     del unfiltered["webhooks"][0]["matchConditions"]
     unfiltered["webhooks"][0]["objectSelector"] = {"matchLabels": {ROUTE: "none"}}
-    kube.apply([unfiltered])
+    kube.ensure_namespace("gpu-operator")
+    labels = {"app": "nvidia-dcgm-exporter"}
+    exporter = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "nvidia-dcgm-exporter", "namespace": "gpu-operator"},
+                "spec": {"selector": {"matchLabels": labels}, "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{
+                        "name": "nvidia-dcgm-exporter",
+                        "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04",
+                        "env": [{"name": "KUBERNETES_VIRTUAL_GPUS", "value": "true"}]}]}}}}
+    kube.apply([unfiltered, exporter])
     main(["doctor", "--kubeconfig", str(kube.kubeconfig)], {})
     out = capsys.readouterr().out
+    assert ("warning: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter does not "
+            "attribute converted Pods: set NVIDIA_RESOURCE_NAMES=nvidia.com/gpu-shared ") in out
     assert ("ok: MutatingWebhookConfiguration castslice-test-0 sends only Pods asking for "
             "nvidia.com/gpu") in out
     assert ("warning: MutatingWebhookConfiguration castslice-unfiltered has no "

@@ -2,8 +2,10 @@
 
 import json
 
+import yaml
+
 from castslice.cli import main
-from tests.webhooks import shipped_webhook
+from tests.webhooks import ROOT, shipped_webhook
 
 
 def node(name, allocatable, strategy=None):
@@ -143,3 +145,48 @@ def test_other_webhooks_are_not_read(tmp_path, capsys):
     del configuration["webhooks"][0]["matchConditions"]
     code, out = run(tmp_path, [SERVING, configuration], {}, capsys)
     assert code == 0 and "MutatingWebhookConfiguration" not in out
+
+
+def _exporter(env=None, image="nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"):
+    """The GPU Operator's nvidia-dcgm-exporter DaemonSet, its container's env as given."""
+    container = {"name": "nvidia-dcgm-exporter", "image": image,
+                 "env": [{"name": "DCGM_EXPORTER_LISTEN", "value": ":9400"}, *(env or [])]}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "nvidia-dcgm-exporter", "namespace": "gpu-operator"},
+            "spec": {"template": {"spec": {"containers": [container]}}}}
+
+
+def test_an_exporter_without_settings_is_named_what_to_set(tmp_path, capsys):
+    code, out = run(tmp_path, [SERVING, _exporter()], {}, capsys)
+    assert code == 0
+    assert ("warning: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter does not "
+            "attribute converted Pods: set NVIDIA_RESOURCE_NAMES=nvidia.com/gpu-shared, "
+            "KUBERNETES_VIRTUAL_GPUS=true") in out
+
+
+def test_the_shipped_gpu_operator_values_attribute_converted_pods(tmp_path, capsys):
+    values = yaml.safe_load((ROOT / "deploy" / "examples" /
+                             "gpu-operator-dcgm-exporter.yaml").read_text())
+    code, out = run(tmp_path, [SERVING, _exporter(values["dcgmExporter"]["env"])], {}, capsys)
+    assert code == 0
+    assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out
+
+
+def test_an_exporter_keeps_the_names_it_has_and_adds_the_target(tmp_path, capsys):
+    env = [{"name": "NVIDIA_RESOURCE_NAMES", "value": "nvidia.com/a100"},
+           {"name": "KUBERNETES_VIRTUAL_GPUS", "value": "1"}]
+    code, out = run(tmp_path, [SERVING, _exporter(env)], {}, capsys)
+    assert "set NVIDIA_RESOURCE_NAMES=nvidia.com/a100,nvidia.com/gpu-shared (" in out
+
+
+def test_under_dra_the_exporter_needs_dra_and_under_mig_nothing(tmp_path, capsys):
+    code, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "dra"}, capsys)
+    assert "does not attribute converted Pods: set KUBERNETES_ENABLE_DRA=true " in out
+    code, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "mig"}, capsys)
+    assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out
+
+
+def test_other_daemonsets_are_not_read(tmp_path, capsys):
+    code, out = run(tmp_path, [SERVING, _exporter(image="registry.k8s.io/kube-proxy:v1.36.2")],
+                    {}, capsys)
+    assert code == 0 and "dcgm-exporter" not in out

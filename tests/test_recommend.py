@@ -11,53 +11,89 @@ import pytest
 
 from castslice.cli import main
 from tests.kube import gpu_container, pod_review
-from tests.prometheus import STEP, Gpu, prometheus, prometheus_quantile
+from tests.prometheus import (EXPORTER, SPAN, STEP, Gpu, Holder, prometheus,
+                              prometheus_quantile)
 from tests.served import serve
 
 END = int(time.time()) // STEP * STEP
 R, PRICE, TARGET = 8, 2.5, 80
 ENV = {"CASTSLICE_SLICES_PER_GPU": str(R), "CASTSLICE_GPU_HOURLY_COST": str(PRICE)}
 CHAT = [f"chat-7d9f8c6b5-{i}" for i in ("abcde", "fghij", "klmno")]
+COUNT = SPAN // STEP
+QUARTER = COUNT // 4
+JOB_PODS = [f"train-job-{i}" for i in ("q2x7m", "z8k4p", "c3v9n", "m5t1r")]
+WINDOW = ("--window", f"{SPAN // 3600}h")
 
 
-def exported(namespace, pod, container):
-    """Attributed as dcgm-exporter is when scraped without honorLabels."""
-    return {"exported_namespace": namespace, "exported_pod": pod,
-            "exported_container": container, "namespace": "gpu-operator",
-            "pod": "dcgm-exporter-x7k2p", "container": "exporter"}
+def pod(namespace, name, container):
+    """Pod attributes as dcgm-exporter writes them (`transformation/const.go`)."""
+    return {"namespace": namespace, "pod": name, "container": container}
 
 
-def plain(namespace, pod, container):
-    return {"namespace": namespace, "pod": pod, "container": container}
+def held(namespace, name, container, util, used, **when):
+    return Holder(pod(namespace, name, container), util, used, **when)
 
 
 GPUS = [
-    *[Gpu(f"GPU-chat-{n}", [exported("inference", pod, "server")],
-          util=lambda i, n=n: math.nan if i % 1000 == 17 else 3 + (i * 7 + n) % 10,
-          used=lambda i: 2000 + (i * 13) % 2000) for n, pod in enumerate(CHAT)],
-    Gpu("GPU-train-1", [plain("training", "trainer-0", "main")],
-        util=lambda i: 85 + i % 15, used=lambda i: 30000),
-    Gpu("GPU-nb-1", [plain("research", "jupyter-alice", "notebook")],
-        util=lambda i: 10 + i % 5, used=lambda i: 15000 + i % 1000),
-    Gpu("GPU-over-1", [plain("batch", "batch-sim-6c8d9f7b4-aaaaa", "sim"),
-                       plain("batch", "batch-sim-6c8d9f7b4-bbbbb", "sim")],
-        util=lambda i: 96 + i % 4, used=lambda i: 39500),
-    Gpu("GPU-anon-1", [], util=lambda i: 1, used=lambda i: 100),
-    Gpu("GPU-nan-1", [plain("training", "broken-0", "main")], util=lambda i: math.nan,
-        used=lambda i: 500),
-    Gpu("GPU-new-1", [plain("inference", "fresh-5f6d7c8b9-zzzzz", "server")],
-        util=lambda i: 5, used=lambda i: 1000, seconds=2 * 3600),
+    # honorLabels false (the exporter chart's default): workloads under exported_*
+    *[Gpu(f"GPU-chat-{n}", [held("inference", name, "server",
+                                 lambda i, n=n: math.nan if i % 1000 == 17 else 3 + (i * 7 + n) % 10,
+                                 lambda i: 2000 + (i * 13) % 2000)])
+      for n, name in enumerate(CHAT)],
+    Gpu("GPU-train-1", [held("training", "trainer-0", "main", lambda i: 85 + i % 15,
+                             lambda i: 30000)]),
+    Gpu("GPU-nb-1", [held("research", "jupyter-alice", "notebook", lambda i: 10 + i % 5,
+                          lambda i: 15000 + i % 1000)]),
+    # shared at once, each Pod's series under KUBERNETES_VIRTUAL_GPUS: over-packed
+    Gpu("GPU-over-1", [held("batch", "batch-sim-6c8d9f7b4-aaaaa", "sim", lambda i: 50 + i % 4,
+                            lambda i: 19750, vgpu="0"),
+                       held("batch", "batch-sim-6c8d9f7b4-bbbbb", "sim", lambda i: 46 + i % 4,
+                            lambda i: 19750, vgpu="1")], virtual=True),
+    # no workload all window, and one idle for three quarters of it
+    Gpu("GPU-idle-1", []),
+    Gpu("GPU-late-1", [held("vision", "detector-0", "main", lambda i: 20 + i % 5,
+                            lambda i: 6000, start=QUARTER)]),
+    # a Job's Pods one after another on one GPU
+    Gpu("GPU-job-1", [held("training", name, "main", lambda i: 30 + i % 10, lambda i: 8000,
+                           start=k * QUARTER, end=(k + 1) * QUARTER)
+                      for k, name in enumerate(JOB_PODS)]),
+    Gpu("GPU-nan-1", [held("training", "broken-0", "main", lambda i: math.nan,
+                           lambda i: 500)]),
+    Gpu("GPU-new-1", [held("inference", "fresh-5f6d7c8b9-zzzzz", "server", lambda i: 5,
+                           lambda i: 1000)], seconds=2 * 3600),
+    # two MIG instances of one A100: engine activity only, no GPU_UTIL
+    Gpu("GPU-mig-1", [held("search", "embed-8c7d6f5e4-aaaaa", "embed", lambda i: 20 + i % 5,
+                           lambda i: 3000)], profile="3g.20gb", instance="1",
+        memory_mib=19968),
+    Gpu("GPU-mig-1", [held("search", "rank-0", "rank", lambda i: 90 + i % 5,
+                           lambda i: 15000)], profile="3g.20gb", instance="2",
+        memory_mib=19968),
+    # a node scraped with honorLabels true: the workload under the plain names, an idle GPU
+    # under the exporter's own Pod
+    Gpu("GPU-honor-1", [held("audio", "whisper-6b5c4d3e2-ccccc", "asr", lambda i: 4 + i % 3,
+                             lambda i: 3000)], honor_labels=True),
+    Gpu("GPU-honor-idle", [], honor_labels=True),
 ]
+
+
+def owned(namespace, name, kind, owner):
+    return {"namespace": namespace, "pod": name, "owner_kind": kind, "owner_name": owner,
+            "owner_is_controller": "true"}
+
+
 OWNERS = [
-    *[{"namespace": "inference", "pod": pod, "owner_kind": "ReplicaSet",
-       "owner_name": "chat-7d9f8c6b5", "owner_is_controller": "true"} for pod in CHAT],
-    {"namespace": "training", "pod": "trainer-0", "owner_kind": "StatefulSet",
-     "owner_name": "trainer", "owner_is_controller": "true"},
-    {"namespace": "research", "pod": "jupyter-alice", "owner_kind": "<none>",
-     "owner_name": "<none>", "owner_is_controller": "<none>"},
-    {"namespace": "inference", "pod": "fresh-5f6d7c8b9-zzzzz", "owner_kind": "ReplicaSet",
-     "owner_name": "fresh-5f6d7c8b9", "owner_is_controller": "true"},
+    *[owned("inference", name, "ReplicaSet", "chat-7d9f8c6b5") for name in CHAT],
+    owned("training", "trainer-0", "StatefulSet", "trainer"),
+    # kube-state-metrics >= 2.8: a Pod with no owner has empty owner labels
+    {"namespace": "research", "pod": "jupyter-alice", "owner_kind": "", "owner_name": "",
+     "owner_is_controller": ""},
+    owned("inference", "fresh-5f6d7c8b9-zzzzz", "ReplicaSet", "fresh-5f6d7c8b9"),
+    *[owned("training", name, "Job", "train-job") for name in JOB_PODS],
+    owned("vision", "detector-0", "StatefulSet", "detector"),
+    owned("search", "rank-0", "StatefulSet", "rank"),
+    owned("gpu-operator", EXPORTER["pod"], "DaemonSet", "nvidia-dcgm-exporter"),
 ]
+"""embed-… and whisper-… have no owner series: their names are guessed."""
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +106,15 @@ def url(tmp_path_factory):
 
 
 def run(capsys, url, *args, env=ENV):
-    code = main(["recommend", "--prometheus", url, "--at", str(END), *args], env)
+    code = main(["recommend", "--prometheus", url, "--at", str(END), *WINDOW, *args], env)
     out = capsys.readouterr()
     return code, out.out, out.err
 
 
-def expected(gpus, presets=(1, 2, 4)):
+def expected(values, presets=(1, 2, 4)):
     """Pods per card by compute and memory, and the grant that packs them, from the samples."""
-    p95 = max(prometheus_quantile(0.95, g.values["util"]) for g in gpus)
-    peak = max(max(g.values["used"]) for g in gpus)
+    p95 = max(prometheus_quantile(0.95, v["util"]) for v in values)
+    peak = max(max(v["used"]) for v in values)
     fit = max(1, min(int(TARGET // p95), int(40960 // peak), R))
     if fit == 1:
         return p95, peak, 1, None
@@ -86,44 +122,106 @@ def expected(gpus, presets=(1, 2, 4)):
     return p95, peak, R // units, units
 
 
-def test_recommendations_follow_the_measured_week(capsys, url):
-    code, out, err = run(capsys, url, "--output", "json")
-    assert code == 0, err
-    report = json.loads(out)
-    found = {(w["namespace"], w["kind"], w["name"]): w for w in report["workloads"]}
+def own_values(gpu, holder):
+    """The samples of one holder while it held the GPU."""
+    count = gpu.count()
+    held_at = [i for i in range(count) if holder.holds(i, count)]
+    return {"util": [holder.util(i) for i in held_at], "used": [holder.used(i) for i in held_at]}
+
+
+def _json(capsys, url, env=ENV):
+    code, out, err = run(capsys, url, "--output", "json", env=env)
+    assert code in (0, 1), err
+    found = json.loads(out)
+    return found, {(w["namespace"], w["kind"], w["name"]): w for w in found["workloads"]}
+
+
+def test_recommendations_follow_the_measured_days(capsys, url):
+    report, found = _json(capsys, url)
     chat = found[("inference", "Deployment", "chat")]
-    p95, peak, fit, units = expected(GPUS[:3])
+    p95, peak, fit, units = expected([g.values for g in GPUS[:3]])
     assert (chat["p95"], chat["peak_mib"], chat["fit"], chat["units"]) == (
         pytest.approx(p95), peak, fit, units)
     assert chat["grant"] == "workloadType=inference" and units == 2 and chat["running"] == 3
+    assert chat["metric"] == "DCGM_FI_PROF_GR_ENGINE_ACTIVE" and not chat["guessed"]
     assert chat["saved_per_hour"] == pytest.approx(3 * (1 - units / R) * PRICE)
-    notebook = found[("research", "Pod", "jupyter-alice")]
-    p95, peak, fit, units = expected([GPUS[4]])
-    assert (notebook["fit"], notebook["units"], notebook["limited_by"]) == (fit, units, "memory")
-    assert notebook["grant"] == "workloadType=training"
     trainer = found[("training", "StatefulSet", "trainer")]
     assert (trainer["fit"], trainer["grant"]) == (1, "whole GPU")
-    assert ("batch", "Deployment", "batch-sim") not in found  # shared GPUs are no baseline
-    (over,) = report["over_packed"]
-    assert over["uuid"] == "GPU-over-1" and over["workloads"] == ["batch/Deployment/batch-sim"]
     skipped = {s["name"]: s["reason"] for s in report["skipped"]}
     assert skipped["Deployment/fresh"].startswith("too little data: 2.0 h")
-    assert "without Pod labels" in skipped["GPU-anon-1"]
     assert skipped["training/broken-0/main"].startswith("only NaN samples")
-    assert report["rules"] == [
-        {"name": "recommended-inference", "namespaces": ["inference"], "optimize": True,
-         "workloadType": "inference"},
-        {"name": "recommended-research", "namespaces": ["research"], "optimize": True,
-         "workloadType": "training"}]
-    assert "DCGM_FI_DEV_GPU_UTIL[7d]" in report["source"]["p95"]
+    assert report["scrape_interval_seconds"] == STEP
 
 
-def test_the_table_says_where_each_figure_comes_from(capsys, url):
+def test_no_advice_names_the_exporter_and_idle_gpus_are_counted(capsys, url):
+    report, found = _json(capsys, url)
+    assert not [k for k in found if k[0] == EXPORTER["namespace"] or k[1] == "DaemonSet"]
+    assert report["unheld_devices"] == ["GPU-honor-idle", "GPU-idle-1"]
+    late = found[("vision", "StatefulSet", "detector")]  # idle a quarter of the window first
+    p95, peak, fit, units = expected([own_values(GPUS[7], GPUS[7].holders[0])])
+    assert (late["p95"], late["fit"], late["units"]) == (pytest.approx(p95), fit, units)
+    assert late["hours"] == pytest.approx(36, abs=0.1)
+
+
+def test_a_bare_pod_is_its_own_workload(capsys, url):
+    _, found = _json(capsys, url)
+    notebook = found[("research", "Pod", "jupyter-alice")]
+    p95, peak, fit, units = expected([GPUS[4].values])
+    assert (notebook["fit"], notebook["units"], notebook["limited_by"]) == (fit, units, "memory")
+    assert notebook["grant"] == "workloadType=training" and not notebook["guessed"]
+    assert ("research", "ReplicaSet", "jupyter") not in found
+
+
+def test_pods_one_after_another_are_one_workloads_history(capsys, url):
+    _, found = _json(capsys, url)
+    job = found[("training", "Job", "train-job")]
+    gpu = GPUS[8]
+    p95, peak, fit, units = expected([own_values(gpu, h) for h in gpu.holders])
+    assert (job["p95"], job["fit"], job["units"], job["pods"]) == (
+        pytest.approx(p95), fit, units, sorted(JOB_PODS))
+    assert job["hours"] == pytest.approx(SPAN / 3600, abs=0.1)
+
+
+def test_only_pods_that_held_a_gpu_at_once_are_over_packed(capsys, url):
+    report, found = _json(capsys, url)
+    (over,) = report["over_packed"]
+    assert over["uuid"] == "GPU-over-1" and over["workloads"] == ["batch/Deployment/batch-sim"]
+    assert over["peak_mib"] == 39500 and over["card_mib"] == 40960
+    # each sharing Pod's own (per-process) GPU_UTIL: the converted workload stays in view
+    sim = found[("batch", "Deployment", "batch-sim")]
+    assert sim["guessed"] and sim["metric"] == "DCGM_FI_DEV_GPU_UTIL"
+    gpu = GPUS[5]
+    assert sim["p95"] == pytest.approx(max(
+        prometheus_quantile(0.95, own_values(gpu, h)["util"]) for h in gpu.holders))
+
+
+def test_guessed_names_and_the_metric_are_marked_in_the_table(capsys, url):
     code, out, _ = run(capsys, url)
     assert code == 0
-    assert "quantile_over_time(0.95, DCGM_FI_DEV_GPU_UTIL[7d])" in out
+    assert "Deployment/whisper?" in out and "Deployment/batch-sim?*" in out
+    assert f"quantile_over_time(0.95, DCGM_FI_PROF_GR_ENGINE_ACTIVE[{WINDOW[1]}]) x 100" in out
+    assert "2 device(s) no workload held all window" in out
     assert "over-packed: GPU GPU-over-1" in out and "skipped: inference/Deployment/fresh" in out
-    assert "Saved: $" in out
+    assert "Saved: $" in out and "samples 15 s apart" in out
+
+
+def test_mig_instances_are_workloads_of_their_own(capsys, url):
+    report, _ = _json(capsys, url)
+    skipped = {s["name"]: s["reason"] for s in report["skipped"]}
+    assert skipped["Deployment/embed"].startswith("ran on MIG instances (3g.20gb)")
+    _, found = _json(capsys, url, env={"CASTSLICE_BACKEND": "mig"})
+    embed, rank = found[("search", "Deployment", "embed")], found[("search", "StatefulSet", "rank")]
+    # embed: p95 ~24 % of a 3g instance = ~10 % of the card, 3 GB: 1g.5gb
+    assert (embed["profile"], embed["profiles"]) == ("1g.5gb", ["3g.20gb"])
+    # rank: ~94 % of 3 of 7 slices at an 80 % target needs ~3.5 slices: 4g.20gb
+    assert rank["profile"] == "4g.20gb"
+    assert embed["metric"] == "DCGM_FI_PROF_GR_ENGINE_ACTIVE"
+
+
+def test_the_scrape_interval_can_be_given(capsys, url):
+    code, out, _ = run(capsys, url, "--output", "json", "--scrape-interval", "30")
+    found = {w["name"]: w for w in json.loads(out)["workloads"]}
+    assert code == 0 and found["train-job"]["hours"] == pytest.approx(2 * SPAN / 3600, abs=0.1)
 
 
 def test_recommend_config_replay_is_one_loop(capsys, url, tmp_path):
@@ -179,7 +277,7 @@ def test_a_query_prometheus_refuses_is_one_line(url):
 def test_a_window_with_no_dcgm_series_is_named(capsys, url):
     code, _, err = run(capsys, url, "--at", str(END - 30 * 86400), "--window", "1d")
     assert code == 1
-    assert "no DCGM_FI_DEV_GPU_UTIL series over the last 1d" in err
+    assert "no DCGM_FI_PROF_GR_ENGINE_ACTIVE or DCGM_FI_DEV_GPU_UTIL series over the last 1d" in err
 
 
 def test_mig_recommends_the_smallest_profile_that_holds_compute_and_memory(capsys, url):

@@ -21,9 +21,9 @@ def register(command: Register) -> None:
                                help="compute a card may reach (p95, default 80)")
     recommend_cmd.add_argument("--min-hours", type=float, default=24.0,
                                help="hours of samples a workload needs (default 24)")
-    recommend_cmd.add_argument("--scrape-interval", type=float, default=30.0, metavar="SECONDS",
+    recommend_cmd.add_argument("--scrape-interval", type=float, metavar="SECONDS",
                                help="dcgm-exporter's scrape interval, to turn sample counts "
-                               "into hours (default 30)")
+                               "into hours (default: read from the data, else 15)")
     recommend_cmd.add_argument("--at", type=float, metavar="UNIX_TIME",
                                help="evaluate at this time instead of now")
     recommend_cmd.add_argument("--bearer-token-file", metavar="FILE")
@@ -45,27 +45,30 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       "Pods per card into a grant")
     if not 0 < args.target_util <= 100:
         raise Failure("--target-util must be a percentage above 0, at most 100")
+    if args.scrape_interval is not None and not args.scrape_interval > 0:
+        raise Failure("--scrape-interval must be a number of seconds above 0")
     try:
         window = series.check_window(args.window)
         prometheus = Prometheus(args.prometheus, token=_read(args.bearer_token_file),
                                 basic=_basic(args), ca_file=args.ca_file)
-        measured = series.measure(prometheus, window, args.at)
+        measured = series.measure(prometheus, window, args.at, args.scrape_interval)
     except ValueError as error:
         raise Failure(str(error)) from None
     except PrometheusError as error:
         raise Failure(str(error)) from None
-    if not measured.usage and not measured.unattributed:
-        raise Failure(f"no {series.UTIL} series over the last {window} at {args.prometheus}: "
+    if not measured.usage and not measured.unheld:
+        raise Failure(f"no {series.ENGINE} or {series.UTIL} series over the last {window} at "
+                      f"{args.prometheus}: "
                       "is dcgm-exporter scraped by this Prometheus?")
     found = advice.recommend(measured, policy, target=args.target_util,
-                             min_hours=args.min_hours, step_seconds=args.scrape_interval,
+                             min_hours=args.min_hours,
                              price=config.gpu_hourly_cost)
     if args.output == "json":
         print(events.dumps(report.as_dict(found, measured, window, policy)), end="")
     elif args.output == "env":
         print(report.env_file(found, config, measured, window), end="")
     else:
-        print(report.table(found, window), end="")
+        print(report.table(found, measured, window), end="")
     if not found.advice:
         print("castslice: no workload has enough data for a recommendation", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from castslice.offline import events
 DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "deviceclasses"),
                 "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
 """What each back-end's doctor reads from the cluster, beside COMMON."""
-COMMON = ("resourcequotas", "mutatingwebhookconfigurations")
+COMMON = ("resourcequotas", "mutatingwebhookconfigurations", "daemonsets")
 
 
 def register(command: Register) -> None:

@@ -1,12 +1,16 @@
 """The recommendation, pure: from what a workload's Pods used of a whole GPU, how many such
 Pods fit on one card, and the grant that packs them so, rounded to the configuration.
 
-Only Pods that held a GPU alone count (a shared GPU's utilisation is its tenants' sum). A
-card fits k Pods when k x p95 stays within the compute target and k x peak framebuffer
-within the card's memory (time-slicing isolates no memory). With R units per card, a grant
-of s units packs floor(R / s) Pods, so the grant is the smallest s with floor(R / s) <= k,
-rounded up to a preset. Under MIG devices the grant is the smallest profile of the ladder
-whose memory holds the peak and whose compute share g/C holds p95 / target.
+Only a Pod's own use counts: a device it held alone, or its per-process figures on a shared
+GPU (a shared GPU's utilisation is its tenants' sum). Pods that held one device one after
+another (a Job's Pods, a rollout) are one workload's history, not sharing: only Pods whose
+times on a device overlap share it. A MIG instance's use counts as its share of the card
+(g / C of the ladder's largest profile). A card fits k Pods when k x p95 stays within the
+compute target and k x peak framebuffer within the card's memory (time-slicing isolates no
+memory). With R units per card, a grant of s units packs floor(R / s) Pods, so the grant
+is the smallest s with floor(R / s) <= k, rounded up to a preset. Under MIG devices the
+grant is the smallest profile of the ladder whose memory holds the peak and whose compute
+share g/C holds p95 / target.
 """
 
 import re
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from castslice.cluster.cards import cards_freed
 from castslice.functions.mig import compute, profile_for
 from castslice.functions.policy import Policy
-from castslice.usage.series import Measured, Usage, by_gpu
+from castslice.usage.series import ENGINE, RESOLUTION, UTIL, Measured, Usage, by_device
 
 SATURATED = 95.0
 """p95 utilisation (percent) or framebuffer share above which a shared GPU is over-packed."""
@@ -26,11 +30,13 @@ _ORDINAL_POD = re.compile(r"(.+)-[0-9]+")
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """One controller's Pods that held a GPU alone, and what they used of it."""
+    """One controller's Pods (or a Pod no controller owns), and what they used of a GPU."""
 
     namespace: str
     kind: str
     name: str
+    guessed: bool
+    """No kube_pod_owner series for its Pods: kind and name guessed from the Pod name."""
     pods: tuple[str, ...]
     running: int
     """Of its Pods, those holding a whole GPU at the evaluation time."""
@@ -39,7 +45,11 @@ class Workload:
     card_mib: float
     model: str
     hours: float
-    """The fewest hours of samples of any of its containers."""
+    """Hours of samples over all its Pods, one after another."""
+    metric: str
+    """What p95 was measured from (GPU_UTIL if any of its devices lacked engine activity)."""
+    profiles: tuple[str, ...]
+    """The MIG profiles its Pods ran on; empty on whole GPUs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,70 +103,98 @@ class Recommendation:
 
 
 def workload_of(namespace: str, pod: str,
-                owners: dict[tuple[str, str], tuple[str, str]]) -> tuple[str, str]:
-    """(kind, name) of the Pod's controller: kube_pod_owner (a ReplicaSet stands for its
-    Deployment, `<none>` for no controller), else the Pod name without its controller's
-    suffix (`-<hash>-<id>`, `-<ordinal>`, `-<id>`)."""
-    kind, name = owners.get((namespace, pod), ("", ""))
-    if kind == "<none>":  # kube-state-metrics' word for a Pod no controller owns
-        return "Pod", pod
-    if kind == "ReplicaSet" and "-" in name:
-        return "Deployment", name.rsplit("-", 1)[0]
-    if kind and name:
-        return kind, name
+                owners: dict[tuple[str, str], tuple[str, str]]) -> tuple[str, str, bool]:
+    """(kind, name, guessed) of the Pod's controller: kube_pod_owner (a ReplicaSet stands
+    for its Deployment; no owner, written empty or `<none>`, is the Pod itself), else only
+    where no owner series exists a guess from the Pod name without its controller's suffix
+    (`-<hash>-<id>`, `-<ordinal>`, `-<id>`)."""
+    if (namespace, pod) in owners:
+        kind, name = owners[(namespace, pod)]
+        if kind in ("", "<none>") or not name:
+            return "Pod", pod, False
+        if kind == "ReplicaSet" and "-" in name:
+            return "Deployment", name.rsplit("-", 1)[0], False
+        return kind, name, False
     for pattern, guess in ((_DEPLOYMENT_POD, "Deployment"), (_ORDINAL_POD, "StatefulSet"),
                            (_GENERATED_POD, "ReplicaSet")):
         match = pattern.fullmatch(pod)
         if match:
-            return guess, match[1]
-    return "Pod", pod
+            return guess, match[1], True
+    return "Pod", pod, True
 
 
 def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: float,
-              step_seconds: float, price: float | None) -> Recommendation:
+              price: float | None) -> Recommendation:
     """Per workload the grant that packs its Pods as tightly as compute and memory allow."""
-    on_gpu = by_gpu(measured.usage)
-    alone = [u for on in on_gpu.values() if len(_pods(on)) == 1 for u in on]
-    groups: dict[tuple[str, str, str], list[Usage]] = {}
-    for item in alone:
-        kind, name = workload_of(item.namespace, item.pod, measured.owners)
-        groups.setdefault((item.namespace, kind, name), []).append(item)
-    advice, skipped = [], [Skipped("", uuid, "GPU series without Pod labels (namespace/pod "
-                                            "or exported_namespace/exported_pod)")
-                           for uuid in measured.unattributed]
-    skipped += [Skipped("", name, "only NaN samples of DCGM_FI_DEV_GPU_UTIL: no figure to "
-                        "recommend from") for name in measured.unusable]
-    for (namespace, kind, name), items in sorted(groups.items()):
-        workload = _workload(namespace, kind, name, items, measured, step_seconds)
+    on_device = by_device(measured.usage)
+    shared = {device for device, on in on_device.items() if _overlapping(on)}
+    own = [u for u in measured.usage if u.device not in shared or u.per_process]
+    groups: dict[tuple[str, str, str, bool], list[Usage]] = {}
+    for item in own:
+        groups.setdefault((item.namespace, *workload_of(item.namespace, item.pod,
+                                                        measured.owners)), []).append(item)
+    advice, skipped = [], [Skipped("", name, "only NaN samples of the GPU's use: no figure "
+                                   "to recommend from") for name in measured.unusable]
+    for (namespace, kind, name, guessed), items in sorted(groups.items()):
+        workload = _workload(namespace, (kind, name, guessed), items, measured, policy)
         problem = _too_little(workload, min_hours) or _card_problem(workload, policy)
         if problem:
             skipped.append(Skipped(namespace, f"{kind}/{name}", problem))
         else:
             advice.append(_advise(workload, policy, target, price))
-    return Recommendation(advice, skipped, _over_packed(measured, on_gpu))
+    return Recommendation(advice, skipped, _over_packed(measured, on_device, shared))
 
 
-def _workload(namespace: str, kind: str, name: str, items: list[Usage], measured: Measured,
-              step_seconds: float) -> Workload:
+def _overlapping(on: list[Usage]) -> bool:
+    """Whether two Pods held the device at once (longer than the lookup resolution): Pods
+    one after another only hand it over."""
+    spans: dict[tuple[str, str], tuple[float, float]] = {}
+    for u in on:
+        first, last = spans.get((u.namespace, u.pod), (u.first, u.last))
+        spans[(u.namespace, u.pod)] = (min(first, u.first), max(last, u.last))
+    ordered = sorted(spans.values())
+    return any(later[0] < earlier[1] - RESOLUTION
+               for i, earlier in enumerate(ordered) for later in ordered[i + 1:])
+
+
+def _workload(namespace: str, owner: tuple[str, str, bool], items: list[Usage],
+              measured: Measured, policy: Policy) -> Workload:
     pods = tuple(sorted({u.pod for u in items}))
     running = sum((namespace, pod) in measured.running for pod in pods)
-    return Workload(namespace, kind, name, pods, running, max(u.p95 for u in items),
-                    max(u.peak_mib for u in items),
-                    min(measured.card_mib.get(u.uuid, 0.0) for u in items),
-                    items[0].model, min(u.samples for u in items) * step_seconds / 3600)
+    card = compute(policy.mig_profiles[-1])
+    profiles = tuple(sorted({u.profile for u in items if u.profile}))
+    p95 = max(u.p95 * (compute(u.profile) / card if u.profile else 1) for u in items)
+    memory = [measured.devices[u.device].card_mib if u.device in measured.devices else 0.0
+              for u in items if not u.profile]
+    samples: dict[str, int] = {}
+    for u in items:
+        samples[u.pod] = max(samples.get(u.pod, 0), u.samples)
+    return Workload(namespace, *owner, pods, running, p95, max(u.peak_mib for u in items),
+                    min(memory) if memory else profile_memory_mib(policy.mig_profiles[-1]),
+                    items[0].model, sum(samples.values()) * measured.interval / 3600,
+                    UTIL if any(u.metric == UTIL for u in items) else ENGINE,
+                    profiles)
 
 
 def _too_little(workload: Workload, min_hours: float) -> str | None:
     if workload.hours < min_hours:
-        return (f"too little data: {workload.hours:.1f} h of {'DCGM_FI_DEV_GPU_UTIL'} "
-                f"samples, at least {min_hours:g} h needed (--min-hours)")
+        return (f"too little data: {workload.hours:.1f} h of {workload.metric} samples, at "
+                f"least {min_hours:g} h needed (--min-hours)")
     if workload.card_mib <= 0:
         return "no DCGM_FI_DEV_FB_FREE series: the card's memory is unknown"
     return None
 
 
 def _card_problem(workload: Workload, policy: Policy) -> str | None:
-    """Under MIG devices the ladder must describe this card (its largest profile is the card)."""
+    """Under MIG devices the ladder must describe this card (its largest profile is the
+    card); a workload on MIG instances is advised only in the ladder's terms."""
+    if workload.profiles:
+        if not policy.mig_devices:
+            return (f"ran on MIG instances ({', '.join(workload.profiles)}): advised under "
+                    "CASTSLICE_BACKEND=mig, or dra with CASTSLICE_DRA_DEVICES=mig")
+        unknown = [p for p in workload.profiles if p not in policy.mig_profiles]
+        return (f"ran on {', '.join(unknown)}, which CASTSLICE_MIG_PROFILES does not list: "
+                "set the ladder of this card") if unknown else None
     if not policy.mig_devices:
         return None
     largest = policy.mig_profiles[-1]
@@ -222,20 +260,20 @@ def _saved(workload: Workload, units: int, per_card: int, price: float | None) -
     return None if price is None else cards_freed(workload.running, units, per_card) * price
 
 
-def _pods(on: list[Usage]) -> set[tuple[str, str]]:
-    return {(u.namespace, u.pod) for u in on}
-
-
-def _over_packed(measured: Measured, on_gpu: dict[str, list[Usage]]) -> list[OverPacked]:
+def _over_packed(measured: Measured, on_device: dict[tuple[str, str], list[Usage]],
+                 shared: set[tuple[str, str]]) -> list[OverPacked]:
+    """Devices Pods held at once that ran saturated or near memory exhaustion, from every
+    series of the device (under KUBERNETES_VIRTUAL_GPUS its own series is the sum)."""
     found = []
-    for uuid, on in sorted(on_gpu.items()):
-        pods = _pods(on)
-        if len(pods) < 2:
+    for device in sorted(shared):
+        on, use = on_device[device], measured.devices.get(device)
+        if use is None:
             continue
-        p95, peak = max(u.p95 for u in on), max(u.peak_mib for u in on)
-        card = measured.card_mib.get(uuid, 0.0)
-        if p95 > SATURATED or (card and peak >= card * SATURATED / 100):
-            names = sorted({"/".join((ns, *workload_of(ns, pod, measured.owners)))
-                            for ns, pod in pods})
-            found.append(OverPacked(uuid, on[0].model, p95, peak, card, tuple(names)))
+        if use.p95 > SATURATED or (use.card_mib and use.peak_mib >= use.card_mib * SATURATED
+                                   / 100):
+            names = sorted({"/".join((u.namespace, *workload_of(u.namespace, u.pod,
+                                                                measured.owners)[:2]))
+                            for u in on})
+            found.append(OverPacked("/".join(filter(None, device)), on[0].model, use.p95,
+                                    use.peak_mib, use.card_mib, tuple(names)))
     return found

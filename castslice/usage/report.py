@@ -8,7 +8,7 @@ from typing import Any
 from castslice.functions.policy import Policy
 from castslice.settings.config import Config
 from castslice.usage.advice import Advice, Recommendation
-from castslice.usage.series import Measured
+from castslice.usage.series import ENGINE, FB_USED, UTIL, Measured
 
 HOURS_PER_MONTH = 730
 
@@ -41,7 +41,7 @@ def env_file(recommendation: Recommendation, config: Config, measured: Measured,
     if config.gpu_hourly_cost is not None:
         settings["CASTSLICE_GPU_HOURLY_COST"] = repr(config.gpu_hourly_cost)
     lines = [f"# castslice recommend: dcgm-exporter series over {window} "
-             f"(p95 {measured.queries['p95'][:60]}...)",
+             f"(p95 {measured.queries['p95_engine'][:60]}...)",
              "# check: castslice config --env-file FILE; preview: castslice replay CAPTURE "
              "--env-file FILE"]
     return "\n".join([*lines, *(f"{k}={v}" for k, v in sorted(settings.items()))]) + "\n"
@@ -56,12 +56,13 @@ def as_dict(recommendation: Recommendation, measured: Measured, window: str,
                                                 if k != "workload"} for a in recommendation.advice],
             "skipped": [asdict(s) for s in recommendation.skipped],
             "over_packed": [asdict(o) for o in recommendation.over_packed],
+            "unheld_devices": measured.unheld, "scrape_interval_seconds": measured.interval,
             "rules": rules(recommendation, policy),
             "saved_dollars_per_hour": saved,
             "saved_dollars_per_month": None if saved is None else round(saved * HOURS_PER_MONTH, 2)}
 
 
-def table(recommendation: Recommendation, window: str) -> str:
+def table(recommendation: Recommendation, measured: Measured, window: str) -> str:
     """The recommendation for people, with where each column comes from."""
     lines: list[str] = [f"{'NAMESPACE':16} {'WORKLOAD':28} {'PODS':>4} {'P95%':>6} {'PEAK MIB':>9} "
              f"{'CARD MIB':>9} {'FIT':>4} {'GRANT':24} {'SAVED/H':>8}"]
@@ -69,12 +70,19 @@ def table(recommendation: Recommendation, window: str) -> str:
         w = a.workload
         saved = "" if a.saved_per_hour is None else f"${a.saved_per_hour:,.2f}"
         grant = a.grant + (f" ({a.profile})" if a.profile else "")
-        lines.append(f"{w.namespace:16} {(w.kind + '/' + w.name)[:28]:28} {w.running:>4} "
+        name = f"{w.kind}/{w.name}{'?' if w.guessed else ''}{'*' if w.metric == UTIL else ''}"
+        lines.append(f"{w.namespace:16} {name[:28]:28} {w.running:>4} "
                      f"{w.p95:>6.1f} {w.peak_mib:>9.0f} {w.card_mib:>9.0f} {a.fit:>4} "
                      f"{grant:24} {saved:>8}")
-    lines.append(f"\nP95%: quantile_over_time(0.95, DCGM_FI_DEV_GPU_UTIL[{window}]); PEAK MIB: "
-                 f"max_over_time(DCGM_FI_DEV_FB_USED[{window}]); CARD MIB: FB_USED + FB_FREE; "
-                 "PODS: holding a whole GPU now; FIT: Pods per card with that grant.")
+    lines.append(f"\nP95%: quantile_over_time(0.95, {ENGINE}[{window}]) x 100 (* where the "
+                 f"exporter reports none: {UTIL}), of the card (a MIG instance's as its share "
+                 f"of the card); PEAK MIB: max_over_time({FB_USED}[{window}]); CARD MIB: "
+                 "FB_USED + FB_FREE + FB_RESERVED; PODS: holding a whole GPU now; FIT: Pods "
+                 "per card with that grant; ? : no kube_pod_owner series, name guessed; "
+                 f"samples {measured.interval:g} s apart.")
+    if measured.unheld:
+        lines.append(f"{len(measured.unheld)} device(s) no workload held all window (series "
+                     "with only the exporter's own Pod labels): not advised on.")
     for s in recommendation.skipped:
         lines.append(f"skipped: {s.namespace + '/' if s.namespace else ''}{s.name}: {s.reason}")
     for o in recommendation.over_packed:

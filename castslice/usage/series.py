@@ -1,40 +1,81 @@
 """What dcgm-exporter and kube-state-metrics measured, aggregated on the Prometheus server
-(one number per container and GPU comes back, never raw samples).
+(one number per series comes back, never raw samples), and read the way the exporter writes
+its labels (NVIDIA/dcgm-exporter `internal/pkg/rendermetrics/render_metrics.go`,
+`internal/pkg/transformation/kubernetes.go`):
 
-dcgm-exporter attributes a GPU's series to the Pod using it with `namespace`/`pod`/
-`container` labels, or `exported_namespace`/`exported_pod`/`exported_container` when the
-scrape does not honour its labels; both are read, the exported ones first.
-https://github.com/NVIDIA/dcgm-exporter (default counters: DCGM_FI_DEV_GPU_UTIL in percent,
-DCGM_FI_DEV_FB_USED and DCGM_FI_DEV_FB_FREE in MiB)
+- every series carries `UUID` and `modelName`; a MIG instance's also `GPU_I_ID` and
+  `GPU_I_PROFILE`. A device is a GPU, or one instance of it.
+- a Pod holding the device adds `namespace`/`pod`/`container` (and `vgpu` on a shared GPU
+  under KUBERNETES_VIRTUAL_GPUS). Scraped with `honorLabels: false` (the exporter chart's
+  default), Prometheus moves them to `exported_*` and writes the exporter's own Pod under the
+  plain names, so a device no Pod holds carries only the exporter's Pod. `exported_*` wins;
+  a series whose only Pod is the exporter's (or any DaemonSet's) is a device no workload holds.
+- use is `DCGM_FI_PROF_GR_ENGINE_ACTIVE` (0-1, GPUs and MIG instances, a default counter)
+  where reported, else `DCGM_FI_DEV_GPU_UTIL` (percent; not reported for MIG instances). On a
+  shared GPU under KUBERNETES_VIRTUAL_GPUS only GPU_UTIL and FB_USED are each Pod's own
+  (`process_metrics.go` isPerProcessMetric); the other counters repeat the GPU's value.
 """
 
 import re
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from castslice.usage.prometheus import Prometheus, Sample
 
-UTIL, FB_USED, FB_FREE = "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
+ENGINE, UTIL = "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_GPU_UTIL"
+FB_USED, FB_FREE, FB_RESERVED = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
+                                 "DCGM_FI_DEV_FB_RESERVED")
 OWNER = "kube_pod_owner"
-KEYS = ("namespace", "pod", "container", "UUID", "modelName")
+WORKLOAD = ("namespace", "pod", "container")
+RAW = (*WORKLOAD, *(f"exported_{label}" for label in WORKLOAD), "UUID", "GPU_I_ID",
+       "GPU_I_PROFILE", "modelName", "vgpu", "job")
+RESOLUTION = 300
+"""Seconds between the points at which a series' first and last sample are looked up."""
+DEFAULT_INTERVAL = 15.0
+"""The exporter chart's scrape interval, where the data cannot say its own."""
 _WINDOW = re.compile(r"[1-9][0-9]{0,4}[mhdw]")
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """One container on one GPU over the window."""
+    """One container on one device over the window."""
 
     namespace: str
     pod: str
     container: str
     uuid: str
+    instance: str
+    """GPU_I_ID of a MIG instance; empty for a whole GPU."""
+    profile: str
+    """GPU_I_PROFILE of a MIG instance, e.g. 3g.20gb; empty for a whole GPU."""
     model: str
+    metric: str
+    """ENGINE or UTIL: what p95 was measured from."""
     p95: float
-    """p95 of DCGM_FI_DEV_GPU_UTIL, percent of the GPU."""
+    """p95 use of the device, percent of that device (an instance's, under MIG)."""
     peak_mib: float
     """max of DCGM_FI_DEV_FB_USED."""
     samples: int
-    """count of DCGM_FI_DEV_GPU_UTIL samples."""
+    first: float
+    last: float
+    """Unix times of its first and last sample in the window (to RESOLUTION)."""
+    per_process: bool
+    """p95 and peak are this Pod's own on a shared GPU (KUBERNETES_VIRTUAL_GPUS)."""
+
+    @property
+    def device(self) -> tuple[str, str]:
+        return self.uuid, self.instance
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A GPU or MIG instance over every series of it, held or not: what it ran at."""
+
+    p95: float
+    peak_mib: float
+    card_mib: float
+    """Its framebuffer: FB_USED + FB_FREE + FB_RESERVED (without RESERVED where absent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +83,19 @@ class Measured:
     """Everything the recommendation reads, and the expressions it came from."""
 
     usage: list[Usage]
-    card_mib: dict[str, float]
-    """GPU UUID -> its framebuffer (FB_USED + FB_FREE), MiB."""
+    devices: dict[tuple[str, str], Device]
+    """(UUID, GPU_I_ID) -> the device over all its series."""
     owners: dict[tuple[str, str], tuple[str, str]]
-    """(namespace, pod) -> (owner kind, owner name), from kube_pod_owner."""
+    """(namespace, pod) -> (owner kind, owner name) from kube_pod_owner; ("", "") for a Pod
+    with an owner series and no owner (kube-state-metrics >= 2.8 writes empty labels)."""
     running: set[tuple[str, str]]
-    """(namespace, pod) with a GPU sample at the evaluation time."""
-    unattributed: list[str]
-    """GPU UUIDs with samples but no Pod labels."""
+    """(namespace, pod) with a sample at the evaluation time."""
+    unheld: list[str]
+    """Devices with series but no workload on them all window: UUID[/GPU_I_ID]."""
     unusable: list[str]
     """namespace/pod/container with samples, none of them a number (NaN)."""
+    interval: float
+    """Seconds between samples: read from the data, or --scrape-interval."""
     queries: dict[str, str]
 
 
@@ -62,65 +106,144 @@ def check_window(text: str) -> str:
     return text
 
 
-def attributed(expr: str) -> str:
-    """`expr` with the workload's labels under their plain names (exported_* win)."""
-    for label in ("namespace", "pod", "container"):
-        expr = f'label_replace({expr}, "{label}", "$1", "exported_{label}", "(.+)")'
-    return expr
-
-
 def queries(window: str) -> dict[str, str]:
-    """The PromQL, each aggregated to one series per container and GPU (or per GPU)."""
-    by = ", ".join(KEYS)
+    """The PromQL, each aggregated to one series per label set the exporter writes."""
+    by = f"max by ({', '.join(RAW)})"
+    each = "max by (UUID, GPU_I_ID)"  # a shared GPU's Pods repeat FREE, its own series USED
+    card = f"{each} ({FB_USED}) + {each} ({FB_FREE})"
+    span = f"[{window}:{RESOLUTION}s]"
     return {
-        "p95": f"max by ({by}) ({attributed(f'quantile_over_time(0.95, {UTIL}[{window}])')})",
-        "peak": f"max by ({by}) ({attributed(f'max_over_time({FB_USED}[{window}])')})",
-        "samples": f"max by ({by}) ({attributed(f'count_over_time({UTIL}[{window}])')})",
-        "card": f"max by (UUID) (max_over_time(({FB_USED} + {FB_FREE})[{window}:1h]))",
-        "running": f"max by (namespace, pod) ({attributed(UTIL)})",
+        "p95_engine": f"{by} (quantile_over_time(0.95, {ENGINE}[{window}]))",
+        "p95_util": f"{by} (quantile_over_time(0.95, {UTIL}[{window}]))",
+        "samples_engine": f"{by} (count_over_time({ENGINE}[{window}]))",
+        "samples_util": f"{by} (count_over_time({UTIL}[{window}]))",
+        "peak": f"{by} (max_over_time({FB_USED}[{window}]))",
+        "first": f"min by ({', '.join(RAW)}) (min_over_time(timestamp({FB_USED}){span}))",
+        "last": f"{by} (max_over_time(timestamp({FB_USED}){span}))",
+        "card": (f"{each} (max_over_time((({card} + {each} ({FB_RESERVED})) or "
+                 f"({card}))[{window}:1h]))"),
+        "running": f"{by} ({ENGINE} or {UTIL})",
         "owners": (f"max by (namespace, pod, owner_kind, owner_name) "
                    f"(max_over_time({OWNER}{{owner_is_controller!=\"false\"}}[{window}]))"),
     }
 
 
-def measure(prometheus: Prometheus, window: str, at: float | None) -> Measured:
-    """Ask the six queries at `at` (now when None)."""
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The queries' answers, keyed by each series' labels."""
+
+    found: dict[str, dict[tuple[str, ...], float]]
+
+    def get(self, name: str, key: tuple[str, ...], default: float = 0.0) -> float:
+        return self.found[name].get(key, default)
+
+
+def measure(prometheus: Prometheus, window: str, at: float | None,
+            interval: float | None = None) -> Measured:
+    """Ask the queries at `at` (now when None); `interval` overrides the data's own."""
     asked = queries(window)
-    found = {name: prometheus.query(expr, at) for name, expr in asked.items()}
-    peak = {_key(s): s.value for s in found["peak"]}
-    samples = {_key(s): int(s.value) for s in found["samples"]}
-    usage, unattributed = [], []
-    p95_keys = {_key(s) for s in found["p95"]}
-    for sample in found["p95"]:
-        key = _key(sample)
-        if not key[1]:
-            unattributed.append(key[3] or "(no UUID)")
-            continue
-        usage.append(Usage(*key, p95=sample.value, peak_mib=peak.get(key, 0.0),
-                           samples=samples.get(key, 0)))
+    answers = {name: prometheus.query(expr, at) for name, expr in asked.items()}
+    owners = {(s.labels.get("namespace", ""), s.labels.get("pod", "")):
+              (s.labels.get("owner_kind", ""), s.labels.get("owner_name", ""))
+              for s in answers["owners"]}
+    series = _Series({name: {_raw(s.labels): s.value for s in answers[name]}
+                      for name in asked if name not in ("owners", "card")})
+    keys = set(series.found["p95_engine"]) | set(series.found["p95_util"])
+    counted = set(series.found["samples_engine"]) | set(series.found["samples_util"])
+    exporters = _exporter_pods(counted, owners)
+    usage = [_usage(key, workload, series) for key in sorted(keys)
+             if (workload := attributed(dict(zip(RAW, key, strict=True)), exporters))]
+    held = {_device(k) for k in counted if attributed(dict(zip(RAW, k, strict=True)), exporters)}
     return Measured(
         usage=usage,
-        card_mib={s.labels.get("UUID", ""): s.value for s in found["card"]},
-        owners={(s.labels.get("namespace", ""), s.labels.get("pod", "")):
-                (s.labels.get("owner_kind", ""), s.labels.get("owner_name", ""))
-                for s in found["owners"]},
-        running={(s.labels.get("namespace", ""), s.labels.get("pod", ""))
-                 for s in found["running"] if s.labels.get("pod")},
-        unattributed=sorted(set(unattributed)),
-        unusable=sorted({"/".join(key[:3]) for key in samples.keys() - p95_keys if key[1]}),
+        devices=_devices(keys, series, answers["card"]),
+        owners=owners,
+        running={(w[0], w[1]) for key in series.found["running"]
+                 if (w := attributed(dict(zip(RAW, key, strict=True)), exporters))},
+        unheld=sorted("/".join(filter(None, d)) for d in {_device(k) for k in counted} - held),
+        unusable=sorted({"/".join(w) for key in counted - keys
+                         if (w := attributed(dict(zip(RAW, key, strict=True)), exporters))}),
+        interval=interval or _interval(series, keys),
         queries=asked)
 
 
-def _key(sample: Sample) -> tuple[str, str, str, str, str]:
-    labels = sample.labels
-    return (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""),
-            labels.get("UUID", ""), labels.get("modelName", ""))
+def attributed(labels: Mapping[str, str],
+               exporters: set[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """(namespace, pod, container) of the workload a series belongs to, or None when its
+    only Pod labels are the exporter's own (a device no workload holds)."""
+    if labels.get("exported_pod"):
+        return (labels.get("exported_namespace", ""), labels["exported_pod"],
+                labels.get("exported_container", ""))
+    if labels.get("pod") and (labels.get("namespace", ""), labels["pod"]) not in exporters:
+        return labels.get("namespace", ""), labels["pod"], labels.get("container", "")
+    return None
 
 
-def by_gpu(usage: Iterable[Usage]) -> dict[str, list[Usage]]:
-    """GPU UUID -> what was measured on it over the window; more than one Pod among them
-    means the GPU was shared."""
-    found: dict[str, list[Usage]] = {}
+def _exporter_pods(keys: Iterable[tuple[str, ...]],
+                   owners: Mapping[tuple[str, str], tuple[str, str]]) -> set[tuple[str, str]]:
+    """The Pods that scrape rather than hold GPUs: the target Pod of any series that names
+    its workload under exported_*, and every Pod a DaemonSet owns (the exporter is one in
+    every install, and a DaemonSet's Pod is no candidate for sharing)."""
+    found = {(labels["namespace"], labels["pod"]) for key in keys
+             if (labels := dict(zip(RAW, key, strict=True)))["exported_pod"]}
+    return found | {pod for pod, (kind, _) in owners.items() if kind == "DaemonSet"}
+
+
+def _usage(key: tuple[str, ...], workload: tuple[str, str, str], series: _Series) -> Usage:
+    labels = dict(zip(RAW, key, strict=True))
+    per_process = bool(labels["vgpu"]) and key in series.found["p95_util"]
+    p95, metric = _p95(key, series, prefer_util=per_process)
+    samples = series.get("samples_engine" if metric == ENGINE else "samples_util", key)
+    return Usage(*workload, uuid=labels["UUID"], instance=labels["GPU_I_ID"],
+                 profile=labels["GPU_I_PROFILE"], model=labels["modelName"], metric=metric,
+                 p95=p95, peak_mib=series.get("peak", key), samples=int(samples),
+                 first=series.get("first", key), last=series.get("last", key),
+                 per_process=per_process)
+
+
+def _p95(key: tuple[str, ...], series: _Series, prefer_util: bool = False) -> tuple[float, str]:
+    """p95 percent and its metric: engine activity where reported, GPU_UTIL otherwise (or
+    first, for per-process figures)."""
+    if key in series.found["p95_engine"] and not prefer_util:
+        return series.get("p95_engine", key) * 100, ENGINE
+    return series.get("p95_util", key), UTIL
+
+
+def _devices(keys: Iterable[tuple[str, ...]], series: _Series,
+             card: list[Sample]) -> dict[tuple[str, str], Device]:
+    memory = {(s.labels.get("UUID", ""), s.labels.get("GPU_I_ID", "")): s.value for s in card}
+    use: dict[tuple[str, str], tuple[float, float]] = {}
+    for key in keys:
+        p95, peak = use.get(_device(key), (0.0, 0.0))
+        use[_device(key)] = (max(p95, _p95(key, series)[0]), max(peak, series.get("peak", key)))
+    return {device: Device(*use.get(device, (0.0, 0.0)), memory.get(device, 0.0))
+            for device in use.keys() | memory.keys()}
+
+
+def _interval(series: _Series, keys: Iterable[tuple[str, ...]]) -> float:
+    """The median spacing of samples, (last - first) / (samples - 1) per series with a
+    few hours of them; the exporter chart's 15 s where none has."""
+    spacings = []
+    for key in keys:
+        samples = series.get("samples_util", key) or series.get("samples_engine", key)
+        span = series.get("last", key) - series.get("first", key)
+        if samples > 1 and span >= 4 * RESOLUTION:
+            spacings.append(span / (samples - 1))
+    return round(statistics.median(spacings), 1) if spacings else DEFAULT_INTERVAL
+
+
+def _raw(labels: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(labels.get(label, "") for label in RAW)
+
+
+def _device(key: tuple[str, ...]) -> tuple[str, str]:
+    labels = dict(zip(RAW, key, strict=True))
+    return labels["UUID"], labels["GPU_I_ID"]
+
+
+def by_device(usage: Iterable[Usage]) -> dict[tuple[str, str], list[Usage]]:
+    """(UUID, GPU_I_ID) -> what was measured on it over the window."""
+    found: dict[tuple[str, str], list[Usage]] = {}
     for item in usage:
-        found.setdefault(item.uuid, []).append(item)
+        found.setdefault(item.device, []).append(item)
     return found

@@ -2,13 +2,14 @@
 
 One check per back-end (`extended`, `mig`, `dra`), each `check(documents, policy) ->
 Diagnosis` over what `kubectl get ... -o json` printed, then the checks common to all:
-quotas (`quota.py`) and the webhook's matchConditions (`webhook.py`); `Diagnosis` sits
-below them in `diagnosis.py`, so no check imports another.
+quotas (`quota.py`), the webhook's matchConditions (`webhook.py`) and dcgm-exporter's
+settings (`exporter.py`); `Diagnosis` sits below them in `diagnosis.py`, so no check
+imports another.
 """
 
 from typing import Any
 
-from castslice.cluster.doctor import dra, extended, mig, quota, webhook
+from castslice.cluster.doctor import dra, exporter, extended, mig, quota, webhook
 from castslice.cluster.doctor.diagnosis import Diagnosis
 from castslice.functions.policy import Policy
 
@@ -17,8 +18,10 @@ _CHECKS = {"extended": extended.check, "mig": mig.check, "dra": dra.check}
 
 def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
     """What stops the configured back-end from placing the Pods CastSlice converts, the
-    GPU quotas its conversions escape, and which Pods the API server sends it."""
+    GPU quotas its conversions escape, which Pods the API server sends it, and whether
+    dcgm-exporter still sees the Pods it converted."""
     result = _CHECKS[policy.backend](documents, policy)
     quota.check(documents, policy, result)
     webhook.check(documents, policy, result)
+    exporter.check(documents, policy, result)
     return result
