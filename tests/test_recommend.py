@@ -131,7 +131,7 @@ def own_values(gpu, holder):
 
 def _json(capsys, url, env=ENV):
     code, out, err = run(capsys, url, "--output", "json", env=env)
-    assert code in (0, 1), err
+    assert code in (0, 1) and out, err
     found = json.loads(out)
     return found, {(w["namespace"], w["kind"], w["name"]): w for w in found["workloads"]}
 

@@ -32,6 +32,9 @@ RAW = (*WORKLOAD, *(f"exported_{label}" for label in WORKLOAD), "UUID", "GPU_I_I
        "GPU_I_PROFILE", "modelName", "vgpu", "job")
 RESOLUTION = 300
 """Seconds between the points at which a series' first and last sample are looked up."""
+RECENT = 3600
+"""Seconds of the latest samples the scrape interval is read from (long enough that one
+sample more or less at the range's edges does not move it a whole second)."""
 DEFAULT_INTERVAL = 15.0
 """The exporter chart's scrape interval, where the data cannot say its own."""
 _WINDOW = re.compile(r"[1-9][0-9]{0,4}[mhdw]")
@@ -59,7 +62,8 @@ class Usage:
     samples: int
     first: float
     last: float
-    """Unix times of its first and last sample in the window (to RESOLUTION)."""
+    """Unix times of its first and last sample in the window (to RESOLUTION), asked only
+    on GPUs more than one Pod held; 0 elsewhere."""
     per_process: bool
     """p95 and peak are this Pod's own on a shared GPU (KUBERNETES_VIRTUAL_GPUS)."""
 
@@ -111,21 +115,29 @@ def queries(window: str) -> dict[str, str]:
     by = f"max by ({', '.join(RAW)})"
     each = "max by (UUID, GPU_I_ID)"  # a shared GPU's Pods repeat FREE, its own series USED
     card = f"{each} ({FB_USED}) + {each} ({FB_FREE})"
-    span = f"[{window}:{RESOLUTION}s]"
     return {
         "p95_engine": f"{by} (quantile_over_time(0.95, {ENGINE}[{window}]))",
         "p95_util": f"{by} (quantile_over_time(0.95, {UTIL}[{window}]))",
         "samples_engine": f"{by} (count_over_time({ENGINE}[{window}]))",
         "samples_util": f"{by} (count_over_time({UTIL}[{window}]))",
         "peak": f"{by} (max_over_time({FB_USED}[{window}]))",
-        "first": f"min by ({', '.join(RAW)}) (min_over_time(timestamp({FB_USED}){span}))",
-        "last": f"{by} (max_over_time(timestamp({FB_USED}){span}))",
+        "recent": f"{by} (count_over_time({FB_USED}[{RECENT}s]))",
         "card": (f"{each} (max_over_time((({card} + {each} ({FB_RESERVED})) or "
                  f"({card}))[{window}:1h]))"),
         "running": f"{by} ({ENGINE} or {UTIL})",
         "owners": (f"max by (namespace, pod, owner_kind, owner_name) "
                    f"(max_over_time({OWNER}{{owner_is_controller!=\"false\"}}[{window}]))"),
     }
+
+
+def spans(window: str, uuids: Iterable[str]) -> dict[str, str]:
+    """First and last sample of each series on these GPUs (a subquery, so asked only for
+    GPUs that more than one Pod held in the window)."""
+    on = "|".join(re.escape(u).replace("\\", "\\\\") for u in sorted(uuids))  # in a PromQL string
+    span, by = f"[{window}:{RESOLUTION}s]", ", ".join(RAW)
+    held = f'timestamp({FB_USED}{{UUID=~"{on}"}})'
+    return {"first": f"min by ({by}) (min_over_time({held}{span}))",
+            "last": f"max by ({by}) (max_over_time({held}{span}))"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +147,7 @@ class _Series:
     found: dict[str, dict[tuple[str, ...], float]]
 
     def get(self, name: str, key: tuple[str, ...], default: float = 0.0) -> float:
-        return self.found[name].get(key, default)
+        return self.found.get(name, {}).get(key, default)
 
 
 def measure(prometheus: Prometheus, window: str, at: float | None,
@@ -146,24 +158,35 @@ def measure(prometheus: Prometheus, window: str, at: float | None,
     owners = {(s.labels.get("namespace", ""), s.labels.get("pod", "")):
               (s.labels.get("owner_kind", ""), s.labels.get("owner_name", ""))
               for s in answers["owners"]}
-    series = _Series({name: {_raw(s.labels): s.value for s in answers[name]}
-                      for name in asked if name not in ("owners", "card")})
-    keys = set(series.found["p95_engine"]) | set(series.found["p95_util"])
-    counted = set(series.found["samples_engine"]) | set(series.found["samples_util"])
+    answered = {name: {_raw(s.labels): s.value for s in answers[name]}
+                for name in asked if name not in ("owners", "card")}
+    keys = set(answered["p95_engine"]) | set(answered["p95_util"])
+    counted = set(answered["samples_engine"]) | set(answered["samples_util"])
     exporters = _exporter_pods(counted, owners)
-    usage = [_usage(key, workload, series) for key in sorted(keys)
-             if (workload := attributed(dict(zip(RAW, key, strict=True)), exporters))]
-    held = {_device(k) for k in counted if attributed(dict(zip(RAW, k, strict=True)), exporters)}
+
+    def workload(key: tuple[str, ...]) -> tuple[str, str, str] | None:
+        return attributed(dict(zip(RAW, key, strict=True)), exporters)
+
+    pods: dict[str, set[tuple[str, str]]] = {}
+    for key in keys:
+        if held_by := workload(key):
+            pods.setdefault(dict(zip(RAW, key, strict=True))["UUID"], set()).add(held_by[:2])
+    shared = [uuid for uuid, on in pods.items() if len(on) > 1]
+    if shared:
+        timed = spans(window, shared)
+        asked |= timed
+        answered |= {name: {_raw(s.labels): s.value for s in prometheus.query(expr, at)}
+                     for name, expr in timed.items()}
+    series = _Series(answered)
+    held = {_device(key) for key in counted if workload(key)}
     return Measured(
-        usage=usage,
+        usage=[_usage(key, found, series) for key in sorted(keys) if (found := workload(key))],
         devices=_devices(keys, series, answers["card"]),
         owners=owners,
-        running={(w[0], w[1]) for key in series.found["running"]
-                 if (w := attributed(dict(zip(RAW, key, strict=True)), exporters))},
+        running={found[:2] for key in series.found["running"] if (found := workload(key))},
         unheld=sorted("/".join(filter(None, d)) for d in {_device(k) for k in counted} - held),
-        unusable=sorted({"/".join(w) for key in counted - keys
-                         if (w := attributed(dict(zip(RAW, key, strict=True)), exporters))}),
-        interval=interval or _interval(series, keys),
+        unusable=sorted({"/".join(found) for key in counted - keys if (found := workload(key))}),
+        interval=interval or _interval(series),
         queries=asked)
 
 
@@ -220,16 +243,12 @@ def _devices(keys: Iterable[tuple[str, ...]], series: _Series,
             for device in use.keys() | memory.keys()}
 
 
-def _interval(series: _Series, keys: Iterable[tuple[str, ...]]) -> float:
-    """The median spacing of samples, (last - first) / (samples - 1) per series with a
-    few hours of them; the exporter chart's 15 s where none has."""
-    spacings = []
-    for key in keys:
-        samples = series.get("samples_util", key) or series.get("samples_engine", key)
-        span = series.get("last", key) - series.get("first", key)
-        if samples > 1 and span >= 4 * RESOLUTION:
-            spacings.append(span / (samples - 1))
-    return round(statistics.median(spacings), 1) if spacings else DEFAULT_INTERVAL
+def _interval(series: _Series) -> float:
+    """The median spacing of the latest samples (RECENT seconds of each running series);
+    the exporter chart's 15 s where no series runs now."""
+    counts = [count for count in series.found["recent"].values() if count > 1]
+    return float(max(1, round(RECENT / statistics.median(counts)))) if counts else (
+        DEFAULT_INTERVAL)
 
 
 def _raw(labels: Mapping[str, str]) -> tuple[str, ...]:
