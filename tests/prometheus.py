@@ -113,10 +113,11 @@ FAMILIES = {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "engine", "DCGM_FI_DEV_GPU_UTIL": "
 
 
 def write_openmetrics(path: Path, gpus: list[Gpu], owners: list[dict[str, str]],
-                      end: int) -> None:
-    """Every sample of every series, timestamps in seconds, each series contiguous."""
-    series: dict[str, dict[str, list[str]]] = {name: {}
-                                               for name in [*FAMILIES, "kube_pod_owner"]}
+                      end: int, counters: list[tuple[str, dict[str, str]]] = ()) -> None:
+    """Every sample of every series, timestamps in seconds, each series contiguous;
+    `counters` (name, labels) rise by one a minute (CastSlice's own, for the dashboard)."""
+    series: dict[str, dict[str, list[str]]] = {
+        name: {} for name in [*FAMILIES, "kube_pod_owner", *(name for name, _ in counters)]}
     for n, gpu in enumerate(gpus):
         count = gpu.count()
         start = end - (count - 1) * STEP
@@ -141,6 +142,10 @@ def write_openmetrics(path: Path, gpus: list[Gpu], owners: list[dict[str, str]],
         key = labels(**{k: v for k, v in owner.items() if v})  # Prometheus drops empty labels
         series["kube_pod_owner"][key] = [f"kube_pod_owner{{{key}}} 1 {at}"
                                          for at in range(end - SPAN + 60, end + 1, 60)]
+    for name, found in counters:
+        key = labels(**found)
+        series[name][key] = [f"{name}{{{key}}} {n} {at}"
+                             for n, at in enumerate(range(end - SPAN + 60, end + 1, 60))]
     with path.open("w") as out:
         for name, found in series.items():
             out.write(f"# TYPE {name} gauge\n")
@@ -155,14 +160,14 @@ def _number(value: float) -> str:
 
 @contextmanager
 def prometheus(tmp: Path, gpus: list[Gpu], owners: list[dict[str, str]],
-               end: int) -> Iterator[str]:
+               end: int, counters: list[tuple[str, dict[str, str]]] = ()) -> Iterator[str]:
     """The server's URL, serving the backfilled days."""
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (.ci/run installs Debian's "
                                "prometheus package)")
     source, data = tmp / "series.om", tmp / "tsdb"
-    write_openmetrics(source, gpus, owners, end)
+    write_openmetrics(source, gpus, owners, end, counters)
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                     str(data)], check=True, capture_output=True, timeout=600)
     config = tmp / "prometheus.yml"

@@ -176,13 +176,14 @@ def test_an_exporter_keeps_the_names_it_has_and_adds_the_target(tmp_path, capsys
     env = [{"name": "NVIDIA_RESOURCE_NAMES", "value": "nvidia.com/a100"},
            {"name": "KUBERNETES_VIRTUAL_GPUS", "value": "1"}]
     code, out = run(tmp_path, [SERVING, _exporter(env)], {}, capsys)
+    assert code == 0
     assert "set NVIDIA_RESOURCE_NAMES=nvidia.com/a100,nvidia.com/gpu-shared (" in out
 
 
 def test_under_dra_the_exporter_needs_dra_and_under_mig_nothing(tmp_path, capsys):
-    code, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "dra"}, capsys)
+    _, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "dra"}, capsys)
     assert "does not attribute converted Pods: set KUBERNETES_ENABLE_DRA=true " in out
-    code, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "mig"}, capsys)
+    _, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "mig"}, capsys)
     assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out
 
 

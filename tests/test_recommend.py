@@ -11,8 +11,7 @@ import pytest
 
 from castslice.cli import main
 from tests.kube import gpu_container, pod_review
-from tests.prometheus import (EXPORTER, SPAN, STEP, Gpu, Holder, prometheus,
-                              prometheus_quantile)
+from tests.prometheus import EXPORTER, SPAN, STEP, Gpu, Holder, prometheus, prometheus_quantile
 from tests.served import serve
 
 END = int(time.time()) // STEP * STEP
@@ -36,9 +35,10 @@ def held(namespace, name, container, util, used, **when):
 
 GPUS = [
     # honorLabels false (the exporter chart's default): workloads under exported_*
-    *[Gpu(f"GPU-chat-{n}", [held("inference", name, "server",
-                                 lambda i, n=n: math.nan if i % 1000 == 17 else 3 + (i * 7 + n) % 10,
-                                 lambda i: 2000 + (i * 13) % 2000)])
+    *[Gpu(f"GPU-chat-{n}", [held(
+        "inference", name, "server",
+        lambda i, n=n: math.nan if i % 1000 == 17 else 3 + (i * 7 + n) % 10,
+        lambda i: 2000 + (i * 13) % 2000)])
       for n, name in enumerate(CHAT)],
     Gpu("GPU-train-1", [held("training", "trainer-0", "main", lambda i: 85 + i % 15,
                              lambda i: 30000)]),
@@ -159,7 +159,8 @@ def test_no_advice_names_the_exporter_and_idle_gpus_are_counted(capsys, url):
     assert report["unheld_devices"] == ["GPU-honor-idle", "GPU-idle-1"]
     late = found[("vision", "StatefulSet", "detector")]  # idle a quarter of the window first
     p95, peak, fit, units = expected([own_values(GPUS[7], GPUS[7].holders[0])])
-    assert (late["p95"], late["fit"], late["units"]) == (pytest.approx(p95), fit, units)
+    assert (late["p95"], late["peak_mib"], late["fit"], late["units"]) == (
+        pytest.approx(p95), peak, fit, units)
     assert late["hours"] == pytest.approx(36, abs=0.1)
 
 
@@ -167,6 +168,7 @@ def test_a_bare_pod_is_its_own_workload(capsys, url):
     _, found = _json(capsys, url)
     notebook = found[("research", "Pod", "jupyter-alice")]
     p95, peak, fit, units = expected([GPUS[4].values])
+    assert (notebook["p95"], notebook["peak_mib"]) == (pytest.approx(p95), peak)
     assert (notebook["fit"], notebook["units"], notebook["limited_by"]) == (fit, units, "memory")
     assert notebook["grant"] == "workloadType=training" and not notebook["guessed"]
     assert ("research", "ReplicaSet", "jupyter") not in found
@@ -177,8 +179,8 @@ def test_pods_one_after_another_are_one_workloads_history(capsys, url):
     job = found[("training", "Job", "train-job")]
     gpu = GPUS[8]
     p95, peak, fit, units = expected([own_values(gpu, h) for h in gpu.holders])
-    assert (job["p95"], job["fit"], job["units"], job["pods"]) == (
-        pytest.approx(p95), fit, units, sorted(JOB_PODS))
+    assert (job["p95"], job["peak_mib"], job["fit"], job["units"], job["pods"]) == (
+        pytest.approx(p95), peak, fit, units, sorted(JOB_PODS))
     assert job["hours"] == pytest.approx(SPAN / 3600, abs=0.1)
 
 
