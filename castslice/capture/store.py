@@ -9,6 +9,7 @@ import gzip
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +84,8 @@ class FileStore:
         return key
 
     def keys(self, since: date | None, until: date | None) -> Iterator[str]:
+        if not self.root.is_dir():
+            raise StoreError(f"{self.root}: no such directory of captured events")
         for path in sorted(self.root.rglob(f"*{SUFFIX}")):
             key = path.relative_to(self.root).as_posix()
             if _in_range(key, since, until):
@@ -116,17 +119,50 @@ class S3Store:
         return key
 
     def keys(self, since: date | None, until: date | None) -> Iterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        for day in _days(since, until) or [""]:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(day)):
-                for item in page.get("Contents", []):
-                    key = item["Key"][len(self._full("")):]
-                    if key.endswith(SUFFIX) and _in_range(key, since, until):
-                        yield key
+        with self._errors():
+            paginator = self.client.get_paginator("list_objects_v2")
+            for day in _days(since, until) or [""]:
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(day)):
+                    for item in page.get("Contents", []):
+                        key = item["Key"][len(self._full("")):]
+                        if key.endswith(SUFFIX) and _in_range(key, since, until):
+                            yield key
 
     def read(self, key: str) -> bytes:
-        body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        with self._errors():
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body: bytes = answer["Body"].read()
         return body
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """botocore's failures as one line naming the bucket and what to do."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        where = f"s3://{self.bucket}/{self.prefix}"
+        try:
+            yield
+        except (NoCredentialsError, PartialCredentialsError):
+            raise StoreError(f"{where}: no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role "
+                             "provides them") from None
+        except EndpointConnectionError as error:
+            raise StoreError(f"{where}: cannot reach {error.kwargs.get('endpoint_url')}: "
+                             "check AWS_ENDPOINT_URL_S3 / AWS_REGION and the network") from None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            said = {"NoSuchBucket": "no such bucket (check the name and AWS_REGION)",
+                    "AccessDenied": "access denied: the credentials need s3:ListBucket and "
+                    "s3:GetObject on it"}.get(code, f"{code}: {error}")
+            raise StoreError(f"{where}: {said}") from None
+        except BotoCoreError as error:
+            raise StoreError(f"{where}: {error}") from None
 
 
 def open_store(location: str) -> Store:

@@ -1,6 +1,7 @@
 """`castslice replay` and `castslice events`: recorded admissions through the current code."""
 
 import argparse
+import re
 import sys
 import time
 from collections import Counter
@@ -16,6 +17,10 @@ from castslice.offline import events
 from castslice.settings.config import ConfigError, policy_from_env
 
 EXIT_CHANGED = 1
+
+
+NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+"""A golden event's file name, without .json."""
 
 
 def register(command: Register) -> None:
@@ -176,8 +181,12 @@ def preview_change(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 @contextmanager
 def _reading(source: str) -> Iterator[None]:
     """A capture that cannot be read, or an event in it that is not a review, is one line."""
+    from castslice.capture.store import StoreError
+
     try:
         yield
+    except StoreError as error:
+        raise Failure(str(error)) from None
     except InvalidReview as error:
         raise Failure(f"{source}: a captured request is not a review: {error}") from None
     except (OSError, ValueError) as error:
@@ -221,6 +230,11 @@ def new_event(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     obj = request["request"].get("object")
     if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
         obj["metadata"].pop("managedFields", None)  # noise for a reader, no input to CastSlice
+    if not NAME.fullmatch(args.name):
+        raise Failure(f"--name {args.name!r}: lowercase letters, digits and dashes, named for "
+                      "what the case shows (optimize-inference-two-containers)")
+    if not Path(args.dir).is_dir():
+        raise Failure(f"--dir {args.dir}: no such directory")
     path = Path(args.dir) / f"{args.name}.json"
     if path.exists():
         raise Failure(f"{path} exists; choose another --name")

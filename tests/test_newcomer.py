@@ -1,0 +1,84 @@
+"""What a new user meets in the first hour (issue: no traceback, no false "all clear"): every
+mistake is one line on stderr and exit 1, never a traceback or an empty success."""
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from castslice.capture.store import FileStore
+from castslice.cli import main
+from tests.served import free_port
+from tests.test_capture import answer, recorder, secret_review
+
+NO_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+          "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+def one_line(capsys, code: int, *said: str) -> str:
+    out = capsys.readouterr()
+    assert code == 1, out
+    assert "Traceback" not in out.err and out.err.count("\n") == 1, out.err
+    for text in said:
+        assert text in out.err, out.err
+    return out.err
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """An environment where boto3 finds no credentials anywhere."""
+    for name in NO_AWS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def moto_s3(monkeypatch):
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield port
+    server.stop()
+
+
+@pytest.mark.parametrize("command", [["replay", "s3://captures/prod"],
+                                     ["events", "s3://captures/prod", "--uid", "u", "--name",
+                                      "x", "--dir", "."]])
+def test_s3_without_credentials_is_one_line(capsys, no_credentials, command):
+    one_line(capsys, main(command, {}), "s3://captures/prod: no AWS credentials")
+
+
+def test_an_unreachable_s3_endpoint_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    one_line(capsys, main(["replay", "s3://captures/prod"], {}), "cannot reach http://127.0.0.1:",
+             "check AWS_ENDPOINT_URL_S3")
+
+
+def test_a_bucket_that_does_not_exist_is_one_line(capsys, moto_s3):
+    one_line(capsys, main(["replay", "s3://nope/prod"], {}), "s3://nope/prod: no such bucket")
+
+
+def test_a_capture_directory_that_does_not_exist_is_not_an_empty_replay(capsys, tmp_path):
+    one_line(capsys, main(["replay", f"file://{tmp_path}/missing"], {}),
+             f"{tmp_path}/missing: no such directory of captured events")
+
+
+@pytest.mark.parametrize(("name", "folder", "said"), [
+    ("ok-name", "missing", "--dir "), ("bad/name", ".", "--name 'bad/name': lowercase")])
+def test_a_new_event_names_a_bad_name_or_folder(capsys, tmp_path, name, folder, said):
+    rec = recorder(FileStore(tmp_path / "captured"))
+    rec.start()
+    review = secret_review("u-1")
+    rec.offer(review, answer(review))
+    rec.close()
+    one_line(capsys, main(["events", str(tmp_path / "captured"), "--uid", "u-1", "--name", name,
+                           "--dir", str(tmp_path / folder)], {}), said)
