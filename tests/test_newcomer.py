@@ -82,3 +82,31 @@ def test_a_new_event_names_a_bad_name_or_folder(capsys, tmp_path, name, folder, 
     rec.close()
     one_line(capsys, main(["events", str(tmp_path / "captured"), "--uid", "u-1", "--name", name,
                            "--dir", str(tmp_path / folder)], {}), said)
+
+
+def test_a_misspelled_variable_is_named_with_the_closest_setting(capsys):
+    env = {"CASTSLICE_BACKEN": "mig", "CASTSLICE_SLICE_PER_GPU": "8", "CASTSLICE_BACKEND": "dra",
+           "CASTSLICE_SLICES_PER_GPU": "8"}
+    assert main(["config"], env) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "warning: CASTSLICE_BACKEN is not a CastSlice setting (did you mean "
+        "CASTSLICE_BACKEND?); ignored",
+        "warning: CASTSLICE_SLICE_PER_GPU is not a CastSlice setting (did you mean "
+        "CASTSLICE_SLICES_PER_GPU?); ignored"]
+
+
+def test_the_server_names_a_misspelled_variable_at_start(tmp_path):
+    from tests.served import serve
+
+    with serve(tmp_path, {"CASTSLICE_ON_INVALD": "deny"}, workers=1) as served:
+        assert served.stop() == 0
+    assert ("castslice: warning: CASTSLICE_ON_INVALD is not a CastSlice setting (did you mean "
+            "CASTSLICE_ON_INVALID?); ignored") in served.log.read_text()
+
+
+@pytest.mark.parametrize(("name", "value", "lower"), [
+    ("BACKEND", "MIG", "mig"), ("ON_INVALID", "Deny", "deny"), ("LOG_LEVEL", "INFO", "info")])
+def test_values_are_spelled_as_the_helm_schema_spells_them(capsys, name, value, lower):
+    assert main(["config"], {f"CASTSLICE_{name}": value}) == 2
+    assert f"(values are lowercase: {lower})" in capsys.readouterr().err

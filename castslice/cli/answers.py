@@ -18,6 +18,7 @@ from castslice.cli.inputs import (
 )
 from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.offline import events
+from castslice.settings.config import Config
 
 
 def register(command: Register) -> None:
@@ -39,7 +40,10 @@ def register(command: Register) -> None:
 
 
 def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    settings = load_config(environment(args.env_file, env)).describe()
+    given = environment(args.env_file, env)
+    settings = load_config(given).describe()
+    for warning in Config.unknown(given):
+        print(warning, file=sys.stderr)
     if args.output == "yaml":
         import yaml  # PyYAML is loaded by the commands that write YAML, never by serve
 

@@ -134,6 +134,13 @@ def audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _pods(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from castslice.cluster.objects import pods_in
+    """The Pods of the input; an input that is no Pod list at all (empty, another kind, a
+    failed kubectl's nothing) is an error, never an empty report."""
+    from castslice.cluster.objects import listed_empty, pods_in
 
-    return pods_in(kubectl.read(args, ("pods",)))
+    found = kubectl.read(args, ("pods",))
+    pods = pods_in(found)
+    if not pods and not listed_empty(found, "Pod"):
+        raise Failure("the input holds no Pod: pipe `kubectl get pods -A -o json` (or give "
+                      "--context/-n to ask the cluster)")
+    return pods

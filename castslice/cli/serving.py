@@ -5,11 +5,12 @@ import gc
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 
 from castslice.cli.inputs import Register, load_config
-from castslice.settings.config import ConfigError
+from castslice.settings.config import Config, ConfigError
 
 
 def register(command: Register) -> None:
@@ -18,6 +19,8 @@ def register(command: Register) -> None:
 
 def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = load_config(env)
+    for warning in Config.unknown(env):
+        print(f"castslice: {warning}", file=sys.stderr)
     if config.capture and config.capture.startswith("s3://") and not boto3_installed():
         raise ConfigError([f"CASTSLICE_CAPTURE={config.capture!r}: s3:// capture needs boto3; "
                            "install it with: pip install 'castslice[s3]'"])

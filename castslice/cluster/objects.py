@@ -23,6 +23,12 @@ def objects_of(documents: list[Any], kind: str) -> list[dict[str, Any]]:
     return found
 
 
+def listed_empty(documents: list[Any], kind: str) -> bool:
+    """Whether kubectl answered "none of them": an empty List (or <kind>List)."""
+    return any(isinstance(d, dict) and d.get("kind") in ("List", f"{kind}List")
+               and d.get("items") == [] for d in documents)
+
+
 def pods_in(documents: list[Any]) -> list[dict[str, Any]]:
     """Every Pod with a spec in the documents."""
     return [p for p in objects_of(documents, "Pod") if isinstance(p.get("spec"), dict)]

@@ -5,6 +5,7 @@ config error, so everything that can be checked is checked here. The decision's 
 are read in `decision.py`, each kind of value in `values.py`.
 """
 
+import difflib
 import hashlib
 import json
 import os
@@ -50,6 +51,14 @@ class Config:
     def from_env(cls, env: Mapping[str, str], cpus: int = 1) -> "Config":
         """Parse the environment; raise ConfigError listing every problem at once."""
         read = Reader(env)
+        config = cls._read(read, cpus)
+        if read.problems:
+            raise ConfigError(read.problems)
+        return config
+
+    @classmethod
+    def _read(cls, read: Reader, cpus: int) -> "Config":
+        env = read.env
         namespace = read.text("NAMESPACE") or None
         cert, key = read.text("TLS_CERT_FILE") or None, read.text("TLS_KEY_FILE") or None
         if (cert is None) != (key is None):
@@ -81,9 +90,20 @@ class Config:
             drain_seconds=read.parse("DRAIN_SECONDS", "5", values.real(
                 0, 600, "seconds from 0 to 600, e.g. 5 or 0.5")),
         )
-        if read.problems:
-            raise ConfigError(read.problems)
         return config
+
+    @staticmethod
+    def unknown(env: Mapping[str, str]) -> list[str]:
+        """One warning per CASTSLICE_* variable CastSlice never reads (a misspelling is
+        otherwise silently a default), with the closest setting's name."""
+        read = Reader({})
+        Config._read(read, 1)
+        found = []
+        for name in sorted(k for k in env if k.startswith(PREFIX) and k not in read.asked):
+            close = difflib.get_close_matches(name, sorted(read.asked), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            found.append(f"warning: {name} is not a CastSlice setting{hint}; ignored")
+        return found
 
     @property
     def units_per_card(self) -> int | None:

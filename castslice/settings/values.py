@@ -36,8 +36,11 @@ class Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.asked: set[str] = set()
+        """Every variable read, so those set and never read can be named."""
 
     def text(self, name: str, default: str = "") -> str:
+        self.asked.add(PREFIX + name)
         return self.env.get(PREFIX + name, default)
 
     def problem(self, name: str, value: str, allowed: str) -> None:
@@ -60,10 +63,13 @@ class Reader:
         return self.parse(name, str(default), parser)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        """One of `allowed`, spelled exactly (as the Helm schema checks it)."""
         def parser(value: str) -> str:
-            if value.strip().lower() not in allowed:
-                raise ValueError(f"allowed: {', '.join(allowed)}")
-            return value.strip().lower()
+            if value.strip() not in allowed:
+                spelled = (f" (values are lowercase: {value.strip().lower()})"
+                           if value.strip().lower() in allowed else "")
+                raise ValueError(f"allowed: {', '.join(allowed)}{spelled}")
+            return value.strip()
         return self.parse(name, default, parser)
 
 
