@@ -5,6 +5,8 @@ STAMP := $(VENV)/.installed-stamp
 SCAN := .venv-scan/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 TLS := .local/tls
+# `make run`'s address; CASTSLICE_BIND=127.0.0.1:9443 make run moves it.
+CASTSLICE_BIND ?= 127.0.0.1:8443
 HELM := .local/helm/helm
 ENVTEST := .local/envtest
 
@@ -44,7 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 run: install
 	scripts/dev-cert $(TLS)
 	CASTSLICE_TLS_CERT_FILE=$(TLS)/tls.crt CASTSLICE_TLS_KEY_FILE=$(TLS)/tls.key \
-	CASTSLICE_BIND=127.0.0.1:8443 CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
+	CASTSLICE_BIND=$(CASTSLICE_BIND) CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
 test: install $(SCAN) $(HELM) envtest

@@ -172,7 +172,6 @@ def test_a_config_change_changes_the_pod_templates_checksum(mode, kind, name):
     ("webhook.timeoutSeconds=31", "/webhook/timeoutSeconds"),
     ("replicas=0", "/replicas"),
     ("replica=3", "replica"),
-    ("tls.mode=secret", "/tls/caBundle"),
 ])
 def test_the_schema_refuses_a_bad_value_before_anything_is_rendered(sets, says):
     result = helm("install", "castslice", str(CHART), "-n", "castslice", "--dry-run=client",
@@ -184,6 +183,7 @@ def test_the_schema_refuses_a_bad_value_before_anything_is_rendered(sets, says):
 @pytest.mark.parametrize(("sets", "says"), [
     (("metrics.podMonitor.enabled=true", "mode=knative"), "metrics.podMonitor: plain mode only"),
     (("dra.claimTemplateNamespaces={ml}",), "set backend: dra"),
+    (("tls.mode=secret",), "tls.mode=secret needs tls.caBundle, the base64 PEM of the CA"),
 ])
 def test_values_that_cannot_work_together_fail_with_what_to_change(sets, says):
     result = helm("template", "castslice", str(CHART),

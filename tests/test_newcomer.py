@@ -110,3 +110,83 @@ def test_the_server_names_a_misspelled_variable_at_start(tmp_path):
 def test_values_are_spelled_as_the_helm_schema_spells_them(capsys, name, value, lower):
     assert main(["config"], {f"CASTSLICE_{name}": value}) == 2
     assert f"(values are lowercase: {lower})" in capsys.readouterr().err
+
+
+def test_review_of_a_pod_points_at_mutate(capsys, tmp_path):
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n")
+    one_line(capsys, main(["review", str(pod)], {}),
+             f"{pod}: a Pod, not an AdmissionReview: preview it with castslice mutate {pod}")
+
+
+def test_review_of_empty_input_says_what_it_expects(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    one_line(capsys, main(["review"], {}), "-: empty; expected an AdmissionReview (JSON or YAML)")
+
+
+def test_a_port_already_taken_is_one_line(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_line(capsys, main(["serve"], {"CASTSLICE_BIND": f"127.0.0.1:{port}"}),
+                 f"CASTSLICE_BIND=127.0.0.1:{port}: Address already in use")
+
+
+def test_workers_stop_when_their_master_is_killed(tmp_path):
+    import os
+    import signal
+    import time
+
+    from tests.served import serve, worker_pids
+
+    with serve(tmp_path, workers=2) as served:
+        deadline = time.monotonic() + 20
+        while len(workers := worker_pids(served.process.pid)) < 2:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.1)
+        os.kill(served.process.pid, signal.SIGKILL)
+        served.process.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], served.log.read_text()[-2000:]
+    assert "the gunicorn master (pid" in served.log.read_text()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for the reaper (this test's process adopts none)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_failed_tls_handshake_does_not_hold_the_stop(tmp_path):
+    """Ctrl-C in a terminal signals the master and its workers alike."""
+    import http.client
+    import os
+    import signal
+    import time
+
+    from tests.served import serve, worker_pids
+
+    with serve(tmp_path, workers=1) as served:
+        plain = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
+        try:  # plain HTTP on the TLS port: the handshake fails
+            plain.request("GET", "/readyz")
+            plain.getresponse()
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(2.5)  # past the handshake's grace
+        everyone = [served.process.pid, *worker_pids(served.process.pid)]
+        started = time.monotonic()
+        for pid in everyone:
+            os.kill(pid, signal.SIGINT)
+        assert served.process.wait(30) == 0
+        assert time.monotonic() - started < 2.5

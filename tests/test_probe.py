@@ -34,8 +34,28 @@ def test_probe_sees_a_converted_pod_over_the_ca_the_webhook_trusts(served):
 def test_probe_refuses_a_server_its_ca_does_not_trust(served):
     running, _ = served
     result = probe(f"https://localhost:{running.port}/mutate")
-    assert result.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    assert result.returncode == 1 and "certificate verify failed" in result.stderr.lower()
+    assert "pass --ca-file with the CA the webhook configuration trusts" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_ca_file_that_does_not_exist_is_named(served):
+    running, _ = served
+    result = probe(f"https://localhost:{running.port}/mutate", "--ca-file", "/missing/ca.crt")
+    assert result.returncode == 1
+    assert result.stderr == "castslice: --ca-file /missing/ca.crt: no such readable file\n"
+
+
+def test_a_probe_left_unchanged_says_where_the_reason_is(served):
+    running, ca = served
+    result = probe(f"https://localhost:{running.port}/mutate", "--ca-file", str(ca),
+                   "--namespace", "kube-system")
+    assert result.returncode == 0
+    assert "allowed, unchanged (warnings: none); an answer carries no reason: the namespace " \
+        "may be excluded (CASTSLICE_EXCLUDE_NAMESPACES" in result.stdout
+    failed = probe(f"https://localhost:{running.port}/mutate", "--ca-file", str(ca),
+                   "--namespace", "kube-system", "--expect-patch")
+    assert failed.returncode == 1 and "the server logs why, under uid " in failed.stderr
 
 
 def test_probe_fails_an_unchanged_pod_only_when_a_patch_is_expected(served):

@@ -59,11 +59,20 @@ def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if events.is_case(document):  # a golden file: its request, under its own env on top
         policy = load_config({**env, **document.get("env", {})}).policy
         document = document["request"]
+    if document is None:
+        raise Failure(f"{args.file}: empty; expected an AdmissionReview (JSON or YAML)")
+    if isinstance(document, dict) and document.get("kind") != "AdmissionReview" and (
+            document.get("kind") in ("Pod", "Deployment", "Job", "StatefulSet", "List")
+            or "spec" in document):
+        raise Failure(f"{args.file}: a {document.get('kind') or 'manifest'}, not an "
+                      f"AdmissionReview: preview it with castslice mutate {args.file}")
     try:
         checked = check_review(document)
     except InvalidReview as error:
         raise Failure(f"{args.file}: {error}") from None
-    sys.stdout.buffer.write(orjson.dumps(admit(checked, policy).response) + b"\n")
+    # the server's bytes exactly; a newline only for a reader at a terminal
+    end = b"\n" if sys.stdout.isatty() else b""
+    sys.stdout.buffer.write(orjson.dumps(admit(checked, policy).response) + end)
     return 0
 
 

@@ -45,6 +45,8 @@ def environment(files: list[str], env: Mapping[str, str]) -> Mapping[str, str]:
 def documents(file: str) -> list[Any]:
     """Every document in the file: one JSON document (what kubectl and the API server
     write, parsed fast) or one or more YAML documents; empty YAML documents dropped."""
+    if file == "-" and sys.stdin.isatty():
+        print("castslice: reading from stdin (end with Ctrl-D); or name a file", file=sys.stderr)
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -6,6 +6,7 @@ import argparse
 import base64
 import binascii
 import http.client
+import os
 import ssl
 import time
 import uuid
@@ -67,6 +68,8 @@ def post(url: str, body: bytes, ca_file: str | None, timeout: float) -> tuple[in
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise Failure(f"{url}: not an http(s) URL")
     connection: http.client.HTTPConnection
+    if ca_file is not None and not os.access(ca_file, os.R_OK):
+        raise Failure(f"--ca-file {ca_file}: no such readable file")
     try:
         if parts.scheme == "https":
             context = ssl.create_default_context(cafile=ca_file)
@@ -79,6 +82,10 @@ def post(url: str, body: bytes, ca_file: str | None, timeout: float) -> tuple[in
                            {"Content-Type": "application/json", "Accept": "application/json"})
         response = connection.getresponse()
         return response.status, response.read()
+    except ssl.SSLCertVerificationError as error:
+        hint = ("" if ca_file else ": pass --ca-file with the CA the webhook configuration "
+                "trusts (its caBundle), e.g. the castslice-tls Secret's ca.crt")
+        raise Failure(f"{url}: {error.verify_message or error}{hint}") from None
     except (OSError, ssl.SSLError, http.client.HTTPException) as error:
         raise Failure(f"{url}: {error}") from None
 
@@ -100,8 +107,14 @@ def check_answer(body: bytes, uid: str, expect_patch: bool) -> str:
     warnings = "; ".join(response.get("warnings") or []) or "none"
     if "patch" not in response:
         if expect_patch:
-            raise Failure(f"the probe Pod was left unchanged (warnings: {warnings})")
-        return f"allowed, unchanged (warnings: {warnings})"
+            raise Failure(f"the probe Pod was left unchanged (warnings: {warnings}); the "
+                          "namespace may be excluded (CASTSLICE_EXCLUDE_NAMESPACES, CastSlice's "
+                          f"own) or the back-end cannot grant one GPU: the server logs why, "
+                          f"under uid {uid}")
+        return (f"allowed, unchanged (warnings: {warnings}); an answer carries no reason: "
+                "the namespace may be excluded (CASTSLICE_EXCLUDE_NAMESPACES, CastSlice's own) "
+                "or the opt-in refused by the configuration; the server's log line for this "
+                "uid says which")
     operations = len(patch_of(response))
     sliced = (response.get("auditAnnotations") or {}).get("sliced")
     return f"allowed, converted in {operations} patch operations: {sliced or 'no summary'}"

@@ -5,11 +5,12 @@ import gc
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
 
-from castslice.cli.inputs import Register, load_config
+from castslice.cli.inputs import Failure, Register, load_config
 from castslice.settings.config import Config, ConfigError
 
 
@@ -24,6 +25,7 @@ def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if config.capture and config.capture.startswith("s3://") and not boto3_installed():
         raise ConfigError([f"CASTSLICE_CAPTURE={config.capture!r}: s3:// capture needs boto3; "
                            "install it with: pip install 'castslice[s3]'"])
+    _check_free(config.bind)
     metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
         prefix="castslice-metrics-")
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -36,6 +38,21 @@ def serve(_args: argparse.Namespace, env: Mapping[str, str]) -> int:
     gc.enable()
     server.run()
     return 0
+
+
+def _check_free(bind: str) -> None:
+    """A port already taken is one line now, not gunicorn's five retries and ten lines."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            raise Failure(f"CASTSLICE_BIND={bind}: {error.strerror or error} (another "
+                          "server on that port? set CASTSLICE_BIND to another address)"
+                          ) from None
 
 
 def boto3_installed() -> bool:

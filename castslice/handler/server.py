@@ -12,6 +12,7 @@ at once instead of waiting for them. Measured figures: bench/README.md.
 import asyncio
 import logging
 import math
+import os
 import select
 import signal
 import socket
@@ -42,6 +43,8 @@ sends on a connection the server is closing."""
 
 LATE_GRACE_SECONDS = 0.5
 """How long a connection that appears after the drain may take to send its one request."""
+HANDSHAKE_SECONDS = 2
+"""How long a TLS handshake may still be under way when the stop begins."""
 HUNG_REQUEST_SECONDS = 5
 """After the drain, how long connections may take to finish before their requests are
 cancelled; with the capture flush (at most 10 s) a stop stays inside gunicorn's grace of
@@ -56,6 +59,7 @@ class TrackedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.accepted = time.monotonic()
         HANDSHAKING.add(self)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -73,12 +77,18 @@ class DrainingServer(UvicornServer):
     `Connection: close` (the resource adds it), then stop: the listener closes, idle
     connections close, in-flight requests finish, and the worker exits by itself."""
 
-    def __init__(self, config: UvicornConfig, lifecycle: Lifecycle, drain_seconds: float) -> None:
+    def __init__(self, config: UvicornConfig, lifecycle: Lifecycle, drain_seconds: float,
+                 parent: int) -> None:
         super().__init__(config)
-        self.lifecycle, self.drain_seconds = lifecycle, drain_seconds
+        self.lifecycle, self.drain_seconds, self.parent = lifecycle, drain_seconds, parent
         self.stop_at: float | None = None
 
     async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
+            # the master was killed (SIGKILL, OOM): outside a container nothing reaps an
+            # orphan, which would go on serving the port with no one to stop it
+            logger.warning("the gunicorn master (pid %d) is gone; stopping", self.parent)
+            self.should_exit = True
         if not await super().on_tick(counter):
             return False
         if self.stop_at is None:
@@ -113,7 +123,7 @@ class DrainingServer(UvicornServer):
         socket holds unread bytes is a request arriving: closing it now would reset it
         unanswered, so it waits for the next sweep, by which time it is busy."""
         first_seen: dict[Any, float] = {}
-        while (self.server_state.connections or HANDSHAKING) and time.monotonic() < deadline:
+        while (self.server_state.connections or _handshaking()) and time.monotonic() < deadline:
             now = time.monotonic()
             for connection in list(self.server_state.connections):
                 if _arriving(connection):
@@ -123,6 +133,14 @@ class DrainingServer(UvicornServer):
                         LATE_GRACE_SECONDS):
                     connection.shutdown()
             await asyncio.sleep(0.05)
+
+
+def _handshaking() -> bool:
+    """Whether a connection is in its TLS handshake. One whose handshake failed (a plain
+    http:// request, a client without the CA) never hears of it and stays in HANDSHAKING
+    until collected: past HANDSHAKE_SECONDS it no longer holds the stop."""
+    now = time.monotonic()
+    return any(now - p.accepted < HANDSHAKE_SECONDS for p in list(HANDSHAKING))
 
 
 def _arriving(connection: Any) -> bool:
@@ -157,7 +175,8 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
 
     async def serve(self) -> None:
         self.config.app = self.wsgi
-        server = DrainingServer(self.config, self.app.lifecycle, self.app.config.drain_seconds)
+        server = DrainingServer(self.config, self.app.lifecycle, self.app.config.drain_seconds,
+                                self.ppid)
         # SIGQUIT stops at once, as in uvicorn's worker (uvicorn#1116, gunicorn#2604)
         asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, self.handle_exit,
                                                       signal.SIGQUIT, None)

@@ -111,7 +111,7 @@ Secret and the webhook's caBundle.
 {{/* The CA the webhook configuration trusts, when cert-manager does not inject it. */}}
 {{- define "castslice.caBundle" -}}
 {{- if eq .Values.tls.mode "secret" -}}
-{{ required "tls.caBundle: the base64 PEM of the CA that signed tls.secretName's certificate" .Values.tls.caBundle }}
+{{ required "tls.mode=secret needs tls.caBundle, the base64 PEM of the CA that signed the tls.secretName Secret's certificate (--set tls.caBundle=$(base64 -w0 ca.crt)); that Secret must exist in the release namespace before helm install" .Values.tls.caBundle }}
 {{- else -}}
 {{ (include "castslice.selfSigned" . | fromJson).ca }}
 {{- end -}}
