@@ -174,7 +174,7 @@ def test_a_custom_source_resource_is_what_the_chart_sends(kube, tmp_path):
     compiled and its cost estimated on write): that resource is sent, nvidia.com/gpu not."""
     source = "example.com/gpu"
     registry = Webhooks(kube, tmp_path, _chart_webhook(
-        "--set", f"config.CASTSLICE_SOURCE_RESOURCE={source}"))
+        "--set", f"config.CASTSLICE_SOURCE_RESOURCE={source}"), prefix="castslice-custom")
     try:
         route, served = registry.route({"CASTSLICE_SOURCE_RESOURCE": source})
         namespace = kube.namespace("custom")
@@ -221,6 +221,6 @@ def test_doctor_reads_the_live_webhook_configurations_and_exporter(kube, webhook
     assert ("warning: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter does not "
             "attribute converted Pods: set NVIDIA_RESOURCE_NAMES=nvidia.com/gpu-shared ") in out
     assert ("ok: MutatingWebhookConfiguration castslice-test-0 sends only Pods asking for "
-            "nvidia.com/gpu") in out
+            "nvidia.com/gpu") in out, out
     assert ("warning: MutatingWebhookConfiguration castslice-unfiltered has no "
             "matchConditions") in out

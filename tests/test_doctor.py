@@ -165,8 +165,8 @@ def test_an_exporter_without_settings_is_named_what_to_set(tmp_path, capsys):
 
 
 def test_the_shipped_gpu_operator_values_attribute_converted_pods(tmp_path, capsys):
-    values = yaml.safe_load((ROOT / "deploy" / "examples" /
-                             "gpu-operator-dcgm-exporter.yaml").read_text())
+    values = yaml.safe_load((ROOT / "deploy" / "observability" /
+                             "gpu-operator-dcgm-exporter-values.yaml").read_text())
     code, out = run(tmp_path, [SERVING, _exporter(values["dcgmExporter"]["env"])], {}, capsys)
     assert code == 0
     assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out

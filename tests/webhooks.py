@@ -85,8 +85,10 @@ class Webhooks:
     """One `castslice serve` per configuration, each its own webhook configuration that
     selects the Pods labelled with its route; started on first use, stopped at the end."""
 
-    def __init__(self, kube: ControlPlane, tmp: Path, webhook: Mapping[str, Any]) -> None:
-        self.kube, self.tmp, self.webhook = kube, tmp, webhook
+    def __init__(self, kube: ControlPlane, tmp: Path, webhook: Mapping[str, Any],
+                 prefix: str = "castslice-test") -> None:
+        """`prefix` names the configurations and routes, so two registries never meet."""
+        self.kube, self.tmp, self.webhook, self.prefix = kube, tmp, webhook, prefix
         self.servers: dict[str, tuple[str, Served]] = {}
         self.stack = ExitStack()
 
@@ -94,12 +96,12 @@ class Webhooks:
         """The route label and the server for `env`, registered and answering."""
         key = json.dumps(dict(env), sort_keys=True)
         if key not in self.servers:
-            route = str(len(self.servers))
+            route = f"{self.prefix}-{len(self.servers)}"
             served = self.stack.enter_context(
-                serve(self.tmp / f"server-{route}", dict(env), workers=1))
+                serve(self.tmp / route, dict(env), workers=1))
             assert served.ca is not None
             self.kube.apply([pointed_at(
-                self.webhook, f"castslice-test-{route}", f"https://127.0.0.1:{served.port}/mutate",
+                self.webhook, route, f"https://127.0.0.1:{served.port}/mutate",
                 served.ca.cert_pem.bytes(), {"matchLabels": {ROUTE: route}})])
             self._wait_called(route, served, env.get("CASTSLICE_SOURCE_RESOURCE", SOURCE))
             self.servers[key] = (route, served)

@@ -85,7 +85,7 @@ def post(url: str, body: bytes, ca_file: str | None, timeout: float) -> tuple[in
     except ssl.SSLCertVerificationError as error:
         hint = ("" if ca_file else ": pass --ca-file with the CA the webhook configuration "
                 "trusts (its caBundle), e.g. the castslice-tls Secret's ca.crt")
-        raise Failure(f"{url}: {error.verify_message or error}{hint}") from None
+        raise Failure(f"{url}: certificate verify failed ({error.verify_message}){hint}") from None
     except (OSError, ssl.SSLError, http.client.HTTPException) as error:
         raise Failure(f"{url}: {error}") from None
 
