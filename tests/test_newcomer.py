@@ -190,3 +190,52 @@ def test_a_failed_tls_handshake_does_not_hold_the_stop(tmp_path):
             os.kill(pid, signal.SIGINT)
         assert served.process.wait(30) == 0
         assert time.monotonic() - started < 2.5
+
+
+def test_replay_under_another_environment_goes_on_past_cases_it_cannot_start(capsys):
+    from pathlib import Path
+
+    from castslice.cli.replaying import EXIT_CHANGED
+
+    golden = Path(__file__).resolve().parent.parent / "events"
+    code = main(["replay", str(golden)], {"CASTSLICE_PRESETS": "training=8,inference=2,batch=2,"
+                                          "dev=1"})
+    out = capsys.readouterr().out
+    assert code == EXIT_CHANGED
+    assert "# mig-training-gets-4g-profile: its env with yours would not start: " in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"{len(list(golden.glob('*.json')))} events, ")
+    assert "changed" in last and "not replayed (their env with yours is invalid)" in last
+
+
+def test_refused_requests_and_failed_handshakes_are_logged_and_counted(tmp_path):
+    import http.client
+    import re
+    import time
+
+    from tests.served import serve
+
+    with serve(tmp_path, workers=1) as served:
+        assert served.request("POST", "/mutate", b"{}", {"Content-Type": "text/plain"})[0] == 415
+        assert served.request("POST", "/mutate", b"", {"Content-Type": "application/json"})[
+            0] == 400
+        assert served.request("POST", "/mutate", b"[", {"Content-Type": "application/json"})[
+            0] == 400
+        plain = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
+        try:  # plain HTTP on the TLS port: the handshake never completes
+            plain.request("GET", "/readyz")
+            plain.getresponse()
+        except (OSError, http.client.HTTPException):
+            pass
+        deadline, found = time.monotonic() + 10, {}
+        while found.get("tls", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            body = served.request("GET", "/metrics")[1].decode()
+            found = {m[0]: float(m[1]) for m in re.findall(
+                r'^castslice_requests_refused_total\{status="([^"]+)"\} ([0-9.e+]+)$', body,
+                re.M)}
+        assert found == {"415": 1, "400": 2, "tls": 1}, found
+    log = served.log.read_text()
+    assert "refused a request with HTTP 415" in log and "refused a request with HTTP 400" in log
+    assert log.count("refused a request with HTTP 400") == 1  # once a minute per status
+    assert "1 TLS handshake(s) did not complete" in log

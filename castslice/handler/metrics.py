@@ -49,6 +49,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
                        "event), store (a batch storage refused).", ("stage",)),
     "pods_mutated": ("Pods given shared slices, by namespace.", ("namespace",)),
     "observe_failed": ("Admissions answered whose logging, counting or capture failed.", ()),
+    "requests_refused": ("Requests refused before any decision, by HTTP status (400 not an "
+                         "AdmissionReview, 413 too large, 415 not JSON), and TLS handshakes "
+                         "that never completed (status \"tls\": a plain http:// client, or "
+                         "one that does not trust the certificate).", ("status",)),
 }
 GAUGES: dict[str, str] = {
     "capture_writer_alive": "Capture writer threads running (one per worker when capture is on).",

@@ -1,7 +1,7 @@
 """Falcon resources: each only translates between HTTP and the logic."""
 
 import logging
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING
 
 import falcon
@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # the recorder is imported only when capture is on
     from castslice.capture.recorder import Recorder
 
 
+REFUSED_LOG_SECONDS = 60.0
+
+
 class Mutate:
     """POST /mutate: read the review, decide, answer, observe."""
 
@@ -29,10 +32,15 @@ class Mutate:
         self.metrics, self.logger = metrics, logger
         self.lifecycle, self.recorder = lifecycle, recorder
         self.decisions = DecisionLog(config.log_level, failed=self._log_failed)
+        self.refused_logged: dict[str, float] = {}
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        review, size = await read_review(req, self.max_body_bytes,
-                                         full=self.recorder is not None)
+        try:
+            review, size = await read_review(req, self.max_body_bytes,
+                                             full=self.recorder is not None)
+        except falcon.HTTPError as error:
+            self._refused(str(error.status_code), error.description or error.title)
+            raise
         started = perf_counter()
         admission = admit(review, self.policy)
         resp.data = orjson.dumps(admission.response)  # sent as Falcon's default, JSON
@@ -61,6 +69,16 @@ class Mutate:
             self.logger.exception("logging, counting or capturing an admission failed",
                                   extra={"decision": {"uid": bounded(request["uid"])}})
 
+
+    def _refused(self, status: str, why: str) -> None:
+        """Counted always; logged once per REFUSED_LOG_SECONDS and status, so a scanner or
+        a misconfigured client is seen without flooding the log."""
+        self.metrics.add(("requests_refused", status))
+        now = monotonic()
+        if now - self.refused_logged.get(status, -REFUSED_LOG_SECONDS) >= REFUSED_LOG_SECONDS:
+            self.refused_logged[status] = now
+            self.logger.warning(f"refused a request with HTTP {status}: {why} (counted in "
+                                "castslice_requests_refused_total; logged once a minute)")
 
     def _log_failed(self, error: OSError) -> None:
         self.metrics.add(("observe_failed",))

@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 import time
-import weakref
 from typing import Any, ClassVar
 
 from gunicorn.app.base import BaseApplication
@@ -67,9 +66,10 @@ class TrackedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
 
 
-HANDSHAKING: "weakref.WeakSet[TrackedProtocol]" = weakref.WeakSet()
-"""Accepted connections whose TLS handshake has not finished; one whose handshake fails is
-dropped by its transport and leaves the set with it."""
+HANDSHAKING: set[TrackedProtocol] = set()
+"""Accepted connections whose TLS handshake has not finished. One whose handshake fails
+never hears of it: held here (not weakly, so it is counted whenever the collector runs)
+until HANDSHAKE_SECONDS have passed, then counted as failed and dropped."""
 
 
 class DrainingServer(UvicornServer):
@@ -78,23 +78,43 @@ class DrainingServer(UvicornServer):
     connections close, in-flight requests finish, and the worker exits by itself."""
 
     def __init__(self, config: UvicornConfig, lifecycle: Lifecycle, drain_seconds: float,
-                 parent: int) -> None:
+                 parent: int, metrics: Metrics) -> None:
         super().__init__(config)
         self.lifecycle, self.drain_seconds, self.parent = lifecycle, drain_seconds, parent
+        self.metrics = metrics
         self.stop_at: float | None = None
+        self.handshakes_logged = -math.inf
 
     async def on_tick(self, counter: int) -> bool:
-        if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
-            # the master was killed (SIGKILL, OOM): outside a container nothing reaps an
-            # orphan, which would go on serving the port with no one to stop it
-            logger.warning("the gunicorn master (pid %d) is gone; stopping", self.parent)
-            self.should_exit = True
+        if counter % 10 == 0:
+            self._count_failed_handshakes()
+            if not self.should_exit and os.getppid() != self.parent:
+                # the master was killed (SIGKILL, OOM): outside a container nothing reaps
+                # an orphan, which would go on serving the port with no one to stop it
+                logger.warning("the gunicorn master (pid %d) is gone; stopping", self.parent)
+                self.should_exit = True
         if not await super().on_tick(counter):
             return False
         if self.stop_at is None:
             self.lifecycle.draining = True
             self.stop_at = time.monotonic() + self.drain_seconds
         return self.force_exit or time.monotonic() >= self.stop_at
+
+    def _count_failed_handshakes(self) -> None:
+        """Connections still in their TLS handshake after HANDSHAKE_SECONDS never finish
+        it (the handshake failed: nothing else tells), counted and logged once a minute."""
+        now = time.monotonic()
+        failed = [p for p in list(HANDSHAKING) if now - p.accepted >= HANDSHAKE_SECONDS]
+        for protocol in failed:
+            HANDSHAKING.discard(protocol)
+        if failed:
+            self.metrics.add(("requests_refused", "tls"), len(failed))
+            if now - self.handshakes_logged >= 60:
+                self.handshakes_logged = now
+                logger.warning("%d TLS handshake(s) did not complete: a plain http:// client, "
+                               "or one that does not trust the certificate (counted in "
+                               "castslice_requests_refused_total{status=\"tls\"}; logged once "
+                               "a minute)", len(failed))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Stop accepting, let each connection finish, run the app's shutdown (capture and
@@ -137,8 +157,8 @@ class DrainingServer(UvicornServer):
 
 def _handshaking() -> bool:
     """Whether a connection is in its TLS handshake. One whose handshake failed (a plain
-    http:// request, a client without the CA) never hears of it and stays in HANDSHAKING
-    until collected: past HANDSHAKE_SECONDS it no longer holds the stop."""
+    http:// request, a client without the CA) stays in HANDSHAKING until the next tick
+    counts it: past HANDSHAKE_SECONDS it no longer holds the stop."""
     now = time.monotonic()
     return any(now - p.accepted < HANDSHAKE_SECONDS for p in list(HANDSHAKING))
 
@@ -176,7 +196,7 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
     async def serve(self) -> None:
         self.config.app = self.wsgi
         server = DrainingServer(self.config, self.app.lifecycle, self.app.config.drain_seconds,
-                                self.ppid)
+                                self.ppid, self.app.metrics)
         # SIGQUIT stops at once, as in uvicorn's worker (uvicorn#1116, gunicorn#2604)
         asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, self.handle_exit,
                                                       signal.SIGQUIT, None)
@@ -191,7 +211,8 @@ class Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: Config, metrics_dir: str) -> None:
         self.config = config
         self.lifecycle = Lifecycle()
-        self.app = create_app(config, self.lifecycle, Metrics(config, metrics_dir))
+        self.metrics = Metrics(config, metrics_dir)
+        self.app = create_app(config, self.lifecycle, self.metrics)
         self.tls = (ReloadingTLS(config.tls_cert_file, config.tls_key_file)
                     if config.tls_cert_file and config.tls_key_file else None)
         super().__init__()
