@@ -12,7 +12,8 @@ from castslice.offline import events
 def register(command: Register) -> None:
     recommend_cmd = command("recommend", recommend, "from dcgm-exporter's series in "
                             "Prometheus, how many Pods of each workload fit on one GPU, as "
-                            "the configuration that packs them")
+                            "the configuration that packs them (needs "
+                            "CASTSLICE_SLICES_PER_GPU unless the back-end is mig)")
     recommend_cmd.add_argument("--prometheus", required=True, metavar="URL",
                                help="Prometheus, Thanos or Mimir HTTP API base URL")
     recommend_cmd.add_argument("--window", default="7d", help="how far back (default 7d)")

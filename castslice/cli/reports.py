@@ -17,7 +17,8 @@ COMMON = ("resourcequotas", "mutatingwebhookconfigurations", "daemonsets")
 
 
 def register(command: Register) -> None:
-    savings_cmd = command("savings", savings, "GPU sharing and dollars saved, from a Pod list")
+    savings_cmd = command("savings", savings, "GPU sharing and dollars saved, from a Pod list "
+                          "(needs CASTSLICE_SLICES_PER_GPU or --slices-per-gpu)")
     kubectl.add_source(savings_cmd, "kubectl get pods -A -o json")
     savings_cmd.add_argument("--output", choices=("table", "json", "html"), default="table")
     savings_cmd.add_argument("--price", type=float, help="dollars per GPU-hour "
