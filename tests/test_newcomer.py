@@ -239,3 +239,33 @@ def test_refused_requests_and_failed_handshakes_are_logged_and_counted(tmp_path)
     assert "refused a request with HTTP 415" in log and "refused a request with HTTP 400" in log
     assert log.count("refused a request with HTTP 400") == 1  # once a minute per status
     assert "1 TLS handshake(s) did not complete" in log
+
+
+@pytest.mark.parametrize("command", [["audit", "-"], ["savings", "-", "--slices-per-gpu", "8"]])
+@pytest.mark.parametrize("given", ["", '{"foo": 1}', "[1, 2]", '{"kind": "NodeList", "items": '
+                                   '[{"kind": "Node", "metadata": {"name": "n"}}]}'])
+def test_an_input_holding_no_pod_is_not_an_empty_report(capsys, monkeypatch, command, given):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(given))
+    one_line(capsys, main(command, {}), "the input holds no Pod: pipe `kubectl get pods -A -o "
+             "json`")
+
+
+def test_an_empty_pod_list_is_a_report_of_nothing(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"kind": "List", "items": []}'))
+    assert main(["savings", "-", "--slices-per-gpu", "8"], {}) == 0
+    assert "none of the 0 Pod(s) read was converted" in capsys.readouterr().err
+
+
+def test_reading_stdin_at_a_terminal_says_so(capsys, monkeypatch):
+    import io
+
+    terminal = io.StringIO("")
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdin", terminal)
+    main(["review"], {})
+    assert "castslice: reading from stdin (end with Ctrl-D); or name a file" in (
+        capsys.readouterr().err)

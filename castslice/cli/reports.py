@@ -54,7 +54,11 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise Failure("needs --slices-per-gpu or CASTSLICE_SLICES_PER_GPU (a whole number >= 1)")
     if price is not None and price < 0:
         raise Failure("--price must not be negative")
-    summary = report.summarize(_pods(args), config.policy, per_gpu, price)
+    pods = _pods(args)
+    summary = report.summarize(pods, config.policy, per_gpu, price)
+    if not summary.groups:
+        print(f"castslice: none of the {len(pods)} Pod(s) read was converted by CastSlice "
+              "(no castops.io/sliced annotation) or holds a GPU", file=sys.stderr)
     if args.output == "json":
         print(events.dumps(summary.as_dict()), end="")
     else:
