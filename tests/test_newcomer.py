@@ -269,3 +269,15 @@ def test_reading_stdin_at_a_terminal_says_so(capsys, monkeypatch):
     main(["review"], {})
     assert "castslice: reading from stdin (end with Ctrl-D); or name a file" in (
         capsys.readouterr().err)
+
+
+def test_make_run_serves_where_castslice_bind_says():
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "CASTSLICE_BIND": "127.0.0.1:9443"}
+    dry = subprocess.run(["make", "-n", "run"], cwd=root, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert "CASTSLICE_BIND=127.0.0.1:9443 " in dry and "8443" not in dry
