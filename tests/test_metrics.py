@@ -6,7 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.parser import text_string_to_metric_families
 
 from castslice.functions.decide import Decision
-from castslice.handler.metrics import BODY_BUCKETS, CONTENT_TYPE, LATENCY_BUCKETS, Metrics
+from castslice.handler.families import BODY_BUCKETS, LATENCY_BUCKETS
+from castslice.handler.metrics import CONTENT_TYPE, Metrics
 from castslice.settings.config import Config
 
 SECONDS = st.floats(min_value=0, max_value=1, allow_nan=False) | st.sampled_from(LATENCY_BUCKETS)

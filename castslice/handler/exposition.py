@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from castslice.handler.metrics import COUNTERS, GAUGES, HISTOGRAMS, Key
+from castslice.handler.families import COUNTERS, GAUGES, HISTOGRAMS, Key
 
 
 def text(totals: Mapping[Key, float], info: Mapping[str, tuple[dict[str, str], str]]) -> bytes:
