@@ -184,6 +184,8 @@ def test_the_schema_refuses_a_bad_value_before_anything_is_rendered(sets, says):
     (("metrics.podMonitor.enabled=true", "mode=knative"), "metrics.podMonitor: plain mode only"),
     (("dra.claimTemplateNamespaces={ml}",), "set backend: dra"),
     (("tls.mode=secret",), "tls.mode=secret needs tls.caBundle, the base64 PEM of the CA"),
+    (("config.CASTSLICE_BACKEND=mig",), "config.CASTSLICE_BACKEND: the back-end is the chart's "
+     "top-level value: --set backend=mig"),
 ])
 def test_values_that_cannot_work_together_fail_with_what_to_change(sets, says):
     result = helm("template", "castslice", str(CHART),
@@ -210,7 +212,9 @@ def server_accepts(key: str, value: str) -> bool:
 
 def test_the_schema_types_every_setting_the_chart_does_not_wire_itself():
     settings = set(Config().describe())
-    assert set(SCHEMA["properties"]["config"]["properties"]) == settings - WIRED
+    # CASTSLICE_BACKEND is listed only so the chart can refuse it with the value to set
+    assert set(SCHEMA["properties"]["config"]["properties"]) == settings - WIRED | {
+        "CASTSLICE_BACKEND"}
     for key, text in Config().as_env().items():
         if key not in WIRED:
             assert schema_accepts(key, text) and schema_accepts(key, ""), key
@@ -341,3 +345,36 @@ def test_the_readme_lists_every_value_of_the_schema():
     rows = set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
     assert {f"config.{key}" for key in SCHEMA["properties"]["config"]["properties"]} <= rows
     assert {"mode", "backend", "tls.mode", "webhook.failurePolicy", "dra.deviceClasses"} <= rows
+
+
+def test_helm_show_readme_gives_the_charts_own_readme_with_every_value():
+    shown = helm("show", "readme", str(CHART)).stdout
+    assert "## Prerequisites" in shown and "must exist" in shown and "helm test" in shown
+    rows = re.findall(r"^\| `([a-zA-Z0-9_.]+)` \|", shown, re.M)
+    assert {"autoscaling.enabled", "tls.caBundle", "config.CASTSLICE_RULES"} <= set(rows)
+    def table(text: str) -> str:
+        return text.split("<!-- helm-values:start -->")[1].split("<!-- helm-values:end -->")[0]
+    assert table(shown) == table((ROOT / "README.md").read_text())  # one generated table
+
+
+def test_autoscaling_replaces_the_replica_count_with_a_valid_hpa():
+    found = render("--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=3")
+    (hpa,) = [d for d in found if d["kind"] == "HorizontalPodAutoscaler"]
+    kubernetes_validate.validate(hpa, K8S_VERSION, strict=True)
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "castslice"}
+    assert "replicas" not in one(found, "Deployment", "castslice")["spec"]
+    assert not [d for d in render("--set", "autoscaling.enabled=true", "--set", "mode=knative")
+                if d["kind"] == "HorizontalPodAutoscaler"]
+    assert one(render(), "Deployment", "castslice")["spec"]["replicas"] == 2
+
+
+def test_the_only_test_hook_is_the_probe_pod_so_helm_test_logs_shows_its_log():
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
+    found = render("--set", "tls.mode=secret", "--set", f"tls.caBundle={ca}", tests=True)
+    hooks = [(d["kind"], d["metadata"]["name"]) for d in found
+             if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    assert hooks == [("Pod", "castslice-probe")]
+    assert one(found, "ConfigMap", "castslice-probe-ca")["data"]["ca.crt"].startswith(
+        "-----BEGIN CERTIFICATE-----")

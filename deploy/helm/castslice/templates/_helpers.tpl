@@ -39,6 +39,9 @@ a list joined by commas (CASTSLICE_RULES: JSON), a map as name=count pairs, a wh
 number without the exponent YAML's float64 would print (6291456, not 6.291456e+06).
 */}}
 {{- define "castslice.env" -}}
+{{- if hasKey .Values.config "CASTSLICE_BACKEND" }}
+{{- fail (printf "config.CASTSLICE_BACKEND: the back-end is the chart's top-level value: --set backend=%v (the chart writes CASTSLICE_BACKEND from it)" .Values.config.CASTSLICE_BACKEND) }}
+{{- end -}}
 CASTSLICE_BACKEND: {{ .Values.backend | quote }}
 CASTSLICE_SOURCE_RESOURCE: {{ include "castslice.source" . | quote }}
 {{- range $name, $value := omit .Values.config "CASTSLICE_SOURCE_RESOURCE" }}
