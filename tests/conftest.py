@@ -3,10 +3,18 @@ whole run, and one more with consumable capacity off, as Kubernetes 1.34-1.35 sh
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.envtest import HOW, ControlPlane, assets, control_plane
+
+if "mutants" in Path(__file__).resolve().parts:
+    # `make mutation` runs the tests from mutmut's copy in mutants/: the same examples on
+    # every run, so a mutant's fate never depends on a seed (tests/mutation/README.md)
+    settings.register_profile("mutation", derandomize=True, database=None)
+    settings.load_profile("mutation")
 
 
 def _need_assets() -> None:

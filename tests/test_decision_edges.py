@@ -12,7 +12,7 @@ from castslice.functions.quantity import parse_quantity, whole_count
 from castslice.functions.reviews import dry_run
 from castslice.functions.rules import parse_rules
 from castslice.functions.text import MAX_WARNING, short, show
-from tests.kube import admitted_pod, gpu_container, pod_review
+from tests.kube import admitted_pod, gpu_container, patch_of, pod_review
 
 ON = {"castops.io/optimize": "true"}
 DEFAULT = Policy()
@@ -161,3 +161,133 @@ def test_a_pod_past_the_claim_cap_passes_as_asking_no_convertible_gpu():
     decision = decided(review, Policy(backend="dra")).decision
     assert decision[:2] == ("passed", "no-gpu")
     assert [w.kind for w in decision.warnings] == ["left-unchanged"]
+
+
+def _env_policy(env):
+    from castslice.settings.decision import policy_from_env
+
+    return policy_from_env(env)
+
+
+def test_a_ratio_past_a_one_profile_ladder_is_named_not_an_internal_error():
+    """decide._rewrite: a slice count past the only profile passes with its own warning."""
+    policy = _env_policy({"CASTSLICE_BACKEND": "mig", "CASTSLICE_MIG_PROFILES": "7g.40gb"})
+    admission = decided(pod_review(ON | {"castops.io/slice-ratio": "8"}), policy)
+    decision = admission.decision
+    assert (decision.outcome, decision.reason, decision.error) == ("passed", "no-mig-profile",
+                                                                   None)
+    assert [w.kind for w in decision.warnings] == ["no-mig-profile"]
+    assert "is more than the largest MIG profile 7g.40gb" in admission.response["response"][
+        "warnings"][0]
+
+
+def test_json_rules_indented_with_a_tab_are_read_as_json():
+    """rules.parse_rules: PyYAML refuses tabs in indentation; JSON allows them."""
+    (rule,) = parse_rules('[\n\t{"name": "ml", "namespaces": ["ml"]}\n]', {"dev": 1}, 64)
+    assert rule.name == "ml" and rule.namespaces == ("ml",)
+
+
+def test_json_rules_followed_by_a_comment_are_refused_as_json():
+    """rules.parse_rules: text that starts with '[' is JSON, where '#' starts no comment."""
+    with pytest.raises(ValueError, match=r"not valid YAML or JSON .*line 1 column"):
+        parse_rules('[{"name": "ml", "namespaces": ["ml"]}] # x', {"dev": 1}, 64)
+
+
+def test_the_rules_error_names_the_line_and_column():
+    with pytest.raises(ValueError) as refused:
+        parse_rules('[{"name": "ml",\n  "namespaces": ["ml"],,}]', {"dev": 1}, 64)
+    assert "line 2 column 24" in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(ValueError) as refused_yaml:
+        parse_rules("- name: ml\n  namespaces: [ml\n", {"dev": 1}, 64)
+    assert "not valid YAML or JSON (" in str(refused_yaml.value)
+    assert "line 3, column 1" in str(refused_yaml.value) and "(None)" not in str(
+        refused_yaml.value)
+
+
+def test_a_dra_container_asking_for_many_gpus_is_multi_gpu_not_no_gpu():
+    """claims.rewrite_claims: 65 GPUs pass the claim cap test as multi-gpu."""
+    policy = _env_policy({"CASTSLICE_BACKEND": "dra"})
+    decision = decided(pod_review(ON, containers=[gpu_container("big", "65")]), policy).decision
+    assert (decision.outcome, decision.reason) == ("passed", "multi-gpu")
+
+
+@pytest.mark.parametrize("claim_name", [5, ["x"], None])
+def test_a_pod_claim_whose_name_is_not_text_leaves_the_names_castslice_uses(claim_name):
+    """claims._name: a claim entry of any JSON is ignored for naming, never a TypeError."""
+    policy = _env_policy({"CASTSLICE_BACKEND": "dra"})
+    review = pod_review(ON, resourceClaims=[{"name": claim_name,
+                                             "resourceClaimTemplateName": "other"}])
+    admission = decided(review, policy)
+    assert admission.decision.error is None and admission.decision.outcome == "mutated"
+    made = [op["value"] for op in patch_of(admission.response)
+            if op["path"] in ("/spec/resourceClaims", "/spec/resourceClaims/-")]
+    names = [v["name"] for value in made for v in (value if isinstance(value, list) else [value])]
+    assert names == ["castslice-0"]
+
+
+def test_a_claim_name_a_container_already_references_is_never_reused():
+    """claims._fresh_names: a container referencing castslice-0 (defined nowhere) beside a
+    GPU container: CastSlice's claim gets another name, so no container gets another's GPU."""
+    policy = _env_policy({"CASTSLICE_BACKEND": "dra"})
+    sidecar = {"name": "side", "image": "registry.example/side:1",
+               "resources": {"claims": [{"name": "castslice-0"}]}}
+    review = pod_review(ON, containers=[gpu_container("main", "1"), sidecar])
+    admission = decided(review, policy)
+    assert admission.decision.outcome == "mutated"
+    pod = admitted_pod(review, admission.response)
+    claims = [c["name"] for c in pod["spec"]["resourceClaims"]]
+    assert claims == ["castslice-1"]
+    assert pod["spec"]["containers"][0]["resources"]["claims"] == [{"name": "castslice-1"}]
+    assert pod["spec"]["containers"][1]["resources"]["claims"] == [{"name": "castslice-0"}]
+
+
+def test_a_request_with_no_namespace_matches_no_rule_that_needs_one():
+    """decide._namespace: no namespace is "", which "?*" (one character at least) does not
+    match."""
+    policy = dataclasses.replace(Policy(), rules=parse_rules(
+        '[{"name": "any", "namespaces": ["?*"]}]', {"dev": 1}, 64))
+    review = pod_review(None)
+    del review["request"]["namespace"]
+    assert decided(review, policy).decision.reason == "not-opted-in"
+    assert decided(pod_review(None), policy).decision.outcome == "mutated"
+
+
+def test_requests_holding_both_the_source_and_the_target_are_left_alone():
+    """patch.resource_held: with no limits, requests holding the target already mark the
+    container converted, whatever else they hold."""
+    container = {"name": "main", "image": "registry.example/trainer:1",
+                 "resources": {"requests": {"nvidia.com/gpu": "1", "nvidia.com/gpu-shared": "2"}}}
+    admission = decided(pod_review(ON, containers=[container]))
+    assert admission.decision.outcome == "passed" and "patch" not in admission.response[
+        "response"]
+
+
+def test_a_bad_ladder_names_the_bad_profile():
+    with pytest.raises(ValueError, match=r"'8g\.5gb'"):
+        parse_ladder("1g.5gb,8g.5gb")
+
+
+def test_the_deny_message_names_every_reason_apart():
+    policy = dataclasses.replace(Policy(), on_invalid="deny")
+    review = pod_review(ON | {"castops.io/slice-ratio": "x", "castops.io/workload-type": "nope"})
+    status = decided(review, policy).response["response"]["status"]
+    assert status["code"] == 400
+    assert "castops.io/slice-ratio" in status["message"] and "; " in status["message"]
+
+
+@pytest.mark.parametrize(("backend", "devices", "mig"), [
+    ("mig", "shares", True), ("dra", "mig", True), ("dra", "shares", False),
+    ("extended", "mig", False)])
+def test_mig_devices_are_what_mig_and_dra_with_mig_templates_convert_to(backend, devices, mig):
+    """Policy.mig_devices, a property mutmut does not mutate (hand mutants: each operand)."""
+    policy = dataclasses.replace(Policy(), backend=backend, dra_devices=devices)
+    assert policy.mig_devices is mig
+
+
+def test_the_units_granted_are_the_gpus_times_the_slices():
+    """Decision.granted, a property mutmut does not mutate: what the audit line counts."""
+    decision = decided(pod_review(ON | {"castops.io/slice-ratio": "3"},
+                                  containers=[gpu_container("a", "1"), gpu_container("b", "1")])
+                       ).decision
+    assert (decision.gpus, decision.slices, decision.granted) == (2, 3, 6)
+    assert "nvidia.com/gpu x2 -> nvidia.com/gpu-shared x6" in decision.message

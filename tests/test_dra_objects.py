@@ -325,3 +325,14 @@ def test_dra_templates_refuses_a_back_end_that_names_no_template(capsys, backend
     assert out == ""
     assert err == (f"castslice: dra-templates is for CASTSLICE_BACKEND=dra (now {backend}): "
                    "only the dra back-end's claims name templates\n")
+
+
+def test_a_pod_whose_namespace_is_null_names_no_namespace(tmp_path, capsys):
+    """text_or_empty: a field that is not text is no namespace, never one named otherwise."""
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": None,
+                                       "annotations": {"castops.io/optimize": "true"}},
+           "spec": {"containers": [{"name": "c",
+                                    "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}
+    code, out = doctor(tmp_path, [pod], DRA, capsys)
+    assert code == 1 and "problem: no namespace to check" in out
+    assert "lacks ResourceClaimTemplate" not in out

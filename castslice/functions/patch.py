@@ -83,11 +83,14 @@ def pointer(*parts: str | int) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-@lru_cache(maxsize=64)
-def _key(resource: str) -> str:
-    """A resource name as one escaped pointer segment; the names come from the config, so
-    each is escaped once per process rather than twice per Pod."""
+def _escaped(resource: str) -> str:
+    """A resource name as one escaped pointer segment."""
     return pointer(resource)
+
+
+_key = lru_cache(maxsize=64)(_escaped)
+"""_escaped once per resource name and process (the names come from the config), not twice
+per Pod; cached by assignment, so a mutation run reaches the function itself."""
 
 
 def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
@@ -137,8 +140,7 @@ def scan(pod: Mapping[str, Any], source: str, held: Held) -> Scan:
     return Scan(tuple(holdings), tuple(warnings), already, most)
 
 
-@lru_cache(maxsize=16)
-def resource_held(name: str, prefix: bool = False) -> Held:
+def _resource_held(name: str, prefix: bool = False) -> Held:
     """A Held for back-ends that write a resource: `name` itself, or with `prefix` any
     resource whose name starts with it (a MIG profile of any size); one per name and
     process, as the names come from the config."""
@@ -156,6 +158,11 @@ def resource_held(name: str, prefix: bool = False) -> Held:
                 return owned, section
         return None
     return held
+
+
+resource_held = lru_cache(maxsize=16)(_resource_held)
+"""One Held per name and process, cached by assignment (a mutation run reaches the
+function itself)."""
 
 
 def rewrite_resources(pod: Mapping[str, Any], source: str, target: str, per_gpu: int,
