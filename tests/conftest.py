@@ -10,11 +10,21 @@ from hypothesis import settings
 
 from tests.envtest import HOW, ControlPlane, assets, control_plane
 
-if "mutants" in Path(__file__).resolve().parts:
-    # `make mutation` runs the tests from mutmut's copy in mutants/: the same examples on
-    # every run, so a mutant's fate never depends on a seed (tests/mutation/README.md)
+MUTATING = "mutants" in Path(__file__).resolve().parts
+"""`make mutation` runs the tests from mutmut's copy in mutants/ (tests/mutation/README.md)."""
+
+if MUTATING:  # the same examples on every run, so a mutant's fate never depends on a seed
     settings.register_profile("mutation", derandomize=True, database=None)
     settings.load_profile("mutation")
+
+    @pytest.fixture(autouse=True)
+    def _cold_caches() -> None:
+        """mutmut runs each mutant in a process forked from one whose caches the clean run
+        warmed: cleared, a cached function's mutant takes effect."""
+        from castslice.functions.patch import _key, resource_held
+
+        _key.cache_clear()
+        resource_held.cache_clear()
 
 
 def _need_assets() -> None:

@@ -291,3 +291,112 @@ def test_the_units_granted_are_the_gpus_times_the_slices():
                        ).decision
     assert (decision.gpus, decision.slices, decision.granted) == (2, 3, 6)
     assert "nvidia.com/gpu x2 -> nvidia.com/gpu-shared x6" in decision.message
+
+
+# Messages a user reads (kubectl warnings, the API server's log of a 400, the start-up error):
+# pinned word for word, so a change to them is a choice made in a diff.
+LONG = "c" * 60
+NAME = '"' + "c" * 35 + '..."'
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ([], "body must be a JSON object (an AdmissionReview)"),
+    ({"apiVersion": "v2", "kind": "AdmissionReview"},
+     "apiVersion must be one of admission.k8s.io/v1, admission.k8s.io/v1beta1"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "Review"}, "kind must be AdmissionReview"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"},
+     "request is missing or not an object"),
+    ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}},
+     "request.uid is missing or not a non-empty string"),
+])
+def test_a_review_that_is_not_one_is_refused_word_for_word(document, message):
+    from castslice.functions.admit import InvalidReview
+
+    with pytest.raises(InvalidReview) as refused:
+        check_review(document)
+    assert str(refused.value) == message
+
+
+def test_the_deny_message_reads_word_for_word():
+    policy = dataclasses.replace(Policy(), on_invalid="deny")
+    review = pod_review(ON | {"castops.io/slice-ratio": "x", "castops.io/workload-type": "nope"})
+    assert decided(review, policy).response["response"]["status"]["message"] == (
+        'castops.io/slice-ratio="x" is not valid: use a whole number from 1 to 64; '
+        'castops.io/workload-type="nope" is not valid: use one of training, inference, batch, '
+        'dev')
+
+
+@pytest.mark.parametrize(("resources", "warning"), [
+    ({"limits": {"nvidia.com/gpu": "1", "nvidia.com/gpu-shared": "1"}},
+     f"container {NAME} has both nvidia.com/gpu and nvidia.com/gpu-shared in limits; left ..."),
+    ({"limits": {"nvidia.com/gpu": "x"}, "requests": {"nvidia.com/gpu": "x"}},
+     f'container {NAME} limits nvidia.com/gpu="x" is not a whole number; left unchanged'),
+])
+def test_a_long_container_name_is_cut_in_the_warning(resources, warning):
+    container = {"name": LONG, "image": "registry.example/x:1", "resources": resources}
+    response = decided(pod_review(ON, containers=[container])).response["response"]
+    assert response["warnings"] == [warning]
+
+
+@pytest.mark.parametrize(("where", "warning"), [
+    ("ephemeral", f"ephemeral container {NAME} may not hold resource claims; left unchanged"),
+    ("claims", f"container {NAME} left unchanged: resources.claims is not a list")])
+def test_a_container_dra_cannot_give_claims_is_named_cut(where, warning):
+    policy = _env_policy({"CASTSLICE_BACKEND": "dra"})
+    review = pod_review(ON)
+    container = gpu_container(LONG, "1")
+    if where == "ephemeral":
+        review["request"]["object"]["spec"]["ephemeralContainers"] = [container]
+    else:
+        container["resources"]["claims"] = "x"
+        review["request"]["object"]["spec"]["containers"] = [container]
+    assert warning in decided(review, policy).response["response"]["warnings"]
+
+
+def test_rules_errors_read_word_for_word():
+    for text, message in [
+            ("[" * 2000 + "]" * 2000, "nested too deeply to be a list of rules"),
+            ('{"a": 1}', "must be a list of rules"),
+            ('[{"name": "a", "bogus": 1}, {"name": "b", "matchExpressions": [{"key": "k", '
+             '"operator": "Near"}]}]',
+             "rule #1: unknown key(s) ['bogus']; allowed: name, namespaces, matchLabels, "
+             "matchExpressions, optimize, workloadType, sliceRatio; rule "
+             "#2.matchExpressions[0].operator: 'Near' is not one of In, NotIn, Exists, "
+             "DoesNotExist")]:
+        with pytest.raises(ValueError) as refused:
+            parse_rules(text, {"dev": 1}, 64)
+        assert str(refused.value) == message
+
+
+def test_json_rules_after_blank_lines_are_still_read_as_json():
+    """parse_rules: leading whitespace before '[' keeps the JSON reader (PyYAML refuses
+    the tab)."""
+    (rule,) = parse_rules('\n  [\n\t{"name": "ml", "namespaces": ["ml"]}\n]', {"dev": 1}, 64)
+    assert rule.name == "ml"
+
+
+def test_ladder_errors_read_word_for_word():
+    for text, message in [
+            ("1g.5gb,9g.5gb", "'9g.5gb' is not a MIG profile such as 1g.5gb, 1g.10gb+me, "
+             "1g.24gb+gfx or 2g.48gb-me (<compute 1-7>g.<memory>gb, one of +me, +me.all, +gfx, "
+             "-me); example: 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb"),
+            ("2g.10gb,1g.5gb", "1g.5gb after 2g.10gb: profiles must increase in compute slices, "
+             "one per compute size")]:
+        with pytest.raises(ValueError) as refused:
+            parse_ladder(text)
+        assert str(refused.value) == message
+
+
+def test_claim_names_the_pod_already_defines_are_never_reused():
+    """claims._fresh_names: the Pod's own claims, and those its containers reference, are
+    both taken."""
+    policy = _env_policy({"CASTSLICE_BACKEND": "dra"})
+    sidecar = {"name": "side", "image": "registry.example/side:1",
+               "resources": {"claims": [{"name": "user-claim"}]}}
+    review = pod_review(ON, containers=[gpu_container("main", "1"), sidecar], resourceClaims=[
+        {"name": "castslice-0", "resourceClaimTemplateName": "user-template"},
+        {"name": "user-claim", "resourceClaimTemplateName": "user-template"}])
+    pod = admitted_pod(review, decided(review, policy).response)
+    assert [c["name"] for c in pod["spec"]["resourceClaims"]] == [
+        "castslice-0", "user-claim", "castslice-1"]
+    assert pod["spec"]["containers"][0]["resources"]["claims"] == [{"name": "castslice-1"}]
