@@ -400,3 +400,13 @@ def test_claim_names_the_pod_already_defines_are_never_reused():
     assert [c["name"] for c in pod["spec"]["resourceClaims"]] == [
         "castslice-0", "user-claim", "castslice-1"]
     assert pod["spec"]["containers"][0]["resources"]["claims"] == [{"name": "castslice-1"}]
+
+
+def test_a_resource_named_like_the_target_is_not_the_target():
+    """patch.resource_held: under extended the target is one name, not a prefix: a container
+    also asking for nvidia.com/gpu-shared-nic is converted, not taken as converted."""
+    container = gpu_container("main", "1")
+    container["resources"]["limits"]["nvidia.com/gpu-shared-nic"] = "1"
+    container["resources"]["requests"]["nvidia.com/gpu-shared-nic"] = "1"
+    decision = decided(pod_review(ON, containers=[container])).decision
+    assert decision.outcome == "mutated"
