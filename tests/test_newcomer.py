@@ -281,3 +281,18 @@ def test_make_run_serves_where_castslice_bind_says():
     dry = subprocess.run(["make", "-n", "run"], cwd=root, env=env, capture_output=True,
                          text=True, check=True).stdout
     assert "CASTSLICE_BIND=127.0.0.1:9443 " in dry and "8443" not in dry
+
+
+def test_sigint_to_the_master_alone_stops_at_once(tmp_path):
+    """gunicorn's quick shutdown: the master sends its workers SIGQUIT."""
+    import signal
+    import time
+
+    from tests.served import serve
+
+    with serve(tmp_path, workers=2) as served:
+        started = time.monotonic()
+        served.process.send_signal(signal.SIGINT)
+        assert served.process.wait(30) == 0
+        assert time.monotonic() - started < 3, served.log.read_text()[-1500:]
+    assert "was sent SIGKILL" not in served.log.read_text()

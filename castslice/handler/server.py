@@ -197,9 +197,15 @@ class CastSliceWorker(UvicornWorker):  # type: ignore[misc]
         self.config.app = self.wsgi
         server = DrainingServer(self.config, self.app.lifecycle, self.app.config.drain_seconds,
                                 self.ppid, self.app.metrics)
-        # SIGQUIT stops at once, as in uvicorn's worker (uvicorn#1116, gunicorn#2604)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, self.handle_exit,
-                                                      signal.SIGQUIT, None)
+        def quit_now() -> None:
+            """SIGQUIT, gunicorn's quick shutdown (what the master sends on SIGINT): stop
+            at once, no drain. gunicorn's own handler only marks the worker not alive,
+            which nothing in an event-loop worker reads (uvicorn#1116, gunicorn#2604), so
+            the master waited its graceful timeout and killed the worker."""
+            self.alive = False
+            server.should_exit = server.force_exit = True
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, quit_now)
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
