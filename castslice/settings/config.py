@@ -51,14 +51,6 @@ class Config:
     def from_env(cls, env: Mapping[str, str], cpus: int = 1) -> "Config":
         """Parse the environment; raise ConfigError listing every problem at once."""
         read = Reader(env)
-        config = cls._read(read, cpus)
-        if read.problems:
-            raise ConfigError(read.problems)
-        return config
-
-    @classmethod
-    def _read(cls, read: Reader, cpus: int) -> "Config":
-        env = read.env
         namespace = read.text("NAMESPACE") or None
         cert, key = read.text("TLS_CERT_FILE") or None, read.text("TLS_KEY_FILE") or None
         if (cert is None) != (key is None):
@@ -90,17 +82,18 @@ class Config:
             drain_seconds=read.parse("DRAIN_SECONDS", "5", values.real(
                 0, 600, "seconds from 0 to 600, e.g. 5 or 0.5")),
         )
+        if read.problems:
+            raise ConfigError(read.problems)
         return config
 
     @staticmethod
     def unknown(env: Mapping[str, str]) -> list[str]:
         """One warning per CASTSLICE_* variable CastSlice never reads (a misspelling is
         otherwise silently a default), with the closest setting's name."""
-        read = Reader({})
-        Config._read(read, 1)
+        known = sorted(Config()._settings())  # every setting, named as its variable
         found = []
-        for name in sorted(k for k in env if k.startswith(PREFIX) and k not in read.asked):
-            close = difflib.get_close_matches(name, sorted(read.asked), n=1)
+        for name in sorted(k for k in env if k.startswith(PREFIX) and k not in known):
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             found.append(f"warning: {name} is not a CastSlice setting{hint}; ignored")
         return found

@@ -36,11 +36,8 @@ class Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
-        self.asked: set[str] = set()
-        """Every variable read, so those set and never read can be named."""
 
     def text(self, name: str, default: str = "") -> str:
-        self.asked.add(PREFIX + name)
         return self.env.get(PREFIX + name, default)
 
     def problem(self, name: str, value: str, allowed: str) -> None:
