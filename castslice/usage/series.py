@@ -163,14 +163,12 @@ def measure(prometheus: Prometheus, window: str, at: float | None,
     keys = set(answered["p95_engine"]) | set(answered["p95_util"])
     counted = set(answered["samples_engine"]) | set(answered["samples_util"])
     exporters = _exporter_pods(counted, owners)
-
-    def workload(key: tuple[str, ...]) -> tuple[str, str, str] | None:
-        return attributed(dict(zip(RAW, key, strict=True)), exporters)
-
+    workloads = {key: attributed(_labels(key), exporters)
+                 for key in counted | keys | set(answered["running"])}
     pods: dict[str, set[tuple[str, str]]] = {}
     for key in keys:
-        if held_by := workload(key):
-            pods.setdefault(dict(zip(RAW, key, strict=True))["UUID"], set()).add(held_by[:2])
+        if held_by := workloads[key]:
+            pods.setdefault(_labels(key)["UUID"], set()).add(held_by[:2])
     shared = [uuid for uuid, on in pods.items() if len(on) > 1]
     if shared:
         timed = spans(window, shared)
@@ -178,14 +176,14 @@ def measure(prometheus: Prometheus, window: str, at: float | None,
         answered |= {name: {_raw(s.labels): s.value for s in prometheus.query(expr, at)}
                      for name, expr in timed.items()}
     series = _Series(answered)
-    held = {_device(key) for key in counted if workload(key)}
+    held = {_device(key) for key in counted if workloads[key]}
     return Measured(
-        usage=[_usage(key, found, series) for key in sorted(keys) if (found := workload(key))],
+        usage=[_usage(key, found, series) for key in sorted(keys) if (found := workloads[key])],
         devices=_devices(keys, series, answers["card"]),
         owners=owners,
-        running={found[:2] for key in series.found["running"] if (found := workload(key))},
+        running={found[:2] for key in answered["running"] if (found := workloads[key])},
         unheld=sorted("/".join(filter(None, d)) for d in {_device(k) for k in counted} - held),
-        unusable=sorted({"/".join(found) for key in counted - keys if (found := workload(key))}),
+        unusable=sorted({"/".join(found) for key in counted - keys if (found := workloads[key])}),
         interval=interval or _interval(series),
         queries=asked)
 
@@ -208,12 +206,12 @@ def _exporter_pods(keys: Iterable[tuple[str, ...]],
     its workload under exported_*, and every Pod a DaemonSet owns (the exporter is one in
     every install, and a DaemonSet's Pod is no candidate for sharing)."""
     found = {(labels["namespace"], labels["pod"]) for key in keys
-             if (labels := dict(zip(RAW, key, strict=True)))["exported_pod"]}
+             if (labels := _labels(key))["exported_pod"]}
     return found | {pod for pod, (kind, _) in owners.items() if kind == "DaemonSet"}
 
 
 def _usage(key: tuple[str, ...], workload: tuple[str, str, str], series: _Series) -> Usage:
-    labels = dict(zip(RAW, key, strict=True))
+    labels = _labels(key)
     per_process = bool(labels["vgpu"]) and key in series.found["p95_util"]
     p95, metric = _p95(key, series, prefer_util=per_process)
     samples = series.get("samples_engine" if metric == ENGINE else "samples_util", key)
@@ -252,11 +250,17 @@ def _interval(series: _Series) -> float:
 
 
 def _raw(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """A series' key: its RAW labels' values, in order."""
     return tuple(labels.get(label, "") for label in RAW)
 
 
+def _labels(key: tuple[str, ...]) -> dict[str, str]:
+    """A key's labels by name again (the inverse of _raw)."""
+    return dict(zip(RAW, key, strict=True))
+
+
 def _device(key: tuple[str, ...]) -> tuple[str, str]:
-    labels = dict(zip(RAW, key, strict=True))
+    labels = _labels(key)
     return labels["UUID"], labels["GPU_I_ID"]
 
 
