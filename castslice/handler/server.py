@@ -61,6 +61,10 @@ class TrackedProtocol(HttpToolsProtocol):
         self.accepted = time.monotonic()
         HANDSHAKING.add(self)
 
+    def stalled(self, now: float) -> bool:
+        """Still handshaking HANDSHAKE_SECONDS after its accept: the handshake failed."""
+        return now - self.accepted >= HANDSHAKE_SECONDS
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         HANDSHAKING.discard(self)
         super().connection_made(transport)
@@ -104,7 +108,7 @@ class DrainingServer(UvicornServer):
         """Connections still in their TLS handshake after HANDSHAKE_SECONDS never finish
         it (the handshake failed: nothing else tells), counted and logged once a minute."""
         now = time.monotonic()
-        failed = [p for p in list(HANDSHAKING) if now - p.accepted >= HANDSHAKE_SECONDS]
+        failed = [p for p in list(HANDSHAKING) if p.stalled(now)]
         for protocol in failed:
             HANDSHAKING.discard(protocol)
         if failed:
@@ -160,7 +164,7 @@ def _handshaking() -> bool:
     http:// request, a client without the CA) stays in HANDSHAKING until the next tick
     counts it: past HANDSHAKE_SECONDS it no longer holds the stop."""
     now = time.monotonic()
-    return any(now - p.accepted < HANDSHAKE_SECONDS for p in list(HANDSHAKING))
+    return any(not p.stalled(now) for p in list(HANDSHAKING))
 
 
 def _arriving(connection: Any) -> bool:
