@@ -1,12 +1,23 @@
 """What a new user meets in the first hour (issue: no traceback, no false "all clear"): every
 mistake is one line on stderr and exit 1, never a traceback or an empty success."""
 
+import http.client
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 from moto.server import ThreadedMotoServer
 
 from castslice.capture.store import FileStore
 from castslice.cli import main
-from tests.served import free_port
+from castslice.cli.replaying import EXIT_CHANGED
+from tests.served import free_port, serve, worker_pids
 from tests.test_capture import answer, recorder, secret_review
 
 NO_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
@@ -97,8 +108,6 @@ def test_a_misspelled_variable_is_named_with_the_closest_setting(capsys):
 
 
 def test_the_server_names_a_misspelled_variable_at_start(tmp_path):
-    from tests.served import serve
-
     with serve(tmp_path, {"CASTSLICE_ON_INVALD": "deny"}, workers=1) as served:
         assert served.stop() == 0
     assert ("castslice: warning: CASTSLICE_ON_INVALD is not a CastSlice setting (did you mean "
@@ -120,15 +129,11 @@ def test_review_of_a_pod_points_at_mutate(capsys, tmp_path):
 
 
 def test_review_of_empty_input_says_what_it_expects(capsys, monkeypatch):
-    import io
-
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     one_line(capsys, main(["review"], {}), "-: empty; expected an AdmissionReview (JSON or YAML)")
 
 
 def test_a_port_already_taken_is_one_line(capsys):
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -138,11 +143,7 @@ def test_a_port_already_taken_is_one_line(capsys):
 
 
 def test_workers_stop_when_their_master_is_killed(tmp_path):
-    import os
-    import signal
-    import time
 
-    from tests.served import serve, worker_pids
 
     with serve(tmp_path, workers=2) as served:
         deadline = time.monotonic() + 20
@@ -169,12 +170,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_failed_tls_handshake_does_not_hold_the_stop(tmp_path):
     """Ctrl-C in a terminal signals the master and its workers alike."""
-    import http.client
-    import os
-    import signal
-    import time
 
-    from tests.served import serve, worker_pids
 
     with serve(tmp_path, workers=1) as served:
         plain = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
@@ -193,9 +189,7 @@ def test_a_failed_tls_handshake_does_not_hold_the_stop(tmp_path):
 
 
 def test_replay_under_another_environment_goes_on_past_cases_it_cannot_start(capsys):
-    from pathlib import Path
 
-    from castslice.cli.replaying import EXIT_CHANGED
 
     golden = Path(__file__).resolve().parent.parent / "events"
     code = main(["replay", str(golden)], {"CASTSLICE_PRESETS": "training=8,inference=2,batch=2,"
@@ -209,11 +203,7 @@ def test_replay_under_another_environment_goes_on_past_cases_it_cannot_start(cap
 
 
 def test_refused_requests_and_failed_handshakes_are_logged_and_counted(tmp_path):
-    import http.client
-    import re
-    import time
 
-    from tests.served import serve
 
     with serve(tmp_path, workers=1) as served:
         assert served.request("POST", "/mutate", b"{}", {"Content-Type": "text/plain"})[0] == 415
@@ -245,24 +235,18 @@ def test_refused_requests_and_failed_handshakes_are_logged_and_counted(tmp_path)
 @pytest.mark.parametrize("given", ["", '{"foo": 1}', "[1, 2]", '{"kind": "NodeList", "items": '
                                    '[{"kind": "Node", "metadata": {"name": "n"}}]}'])
 def test_an_input_holding_no_pod_is_not_an_empty_report(capsys, monkeypatch, command, given):
-    import io
-
     monkeypatch.setattr("sys.stdin", io.StringIO(given))
     one_line(capsys, main(command, {}), "the input holds no Pod: pipe `kubectl get pods -A -o "
              "json`")
 
 
 def test_an_empty_pod_list_is_a_report_of_nothing(capsys, monkeypatch):
-    import io
-
     monkeypatch.setattr("sys.stdin", io.StringIO('{"kind": "List", "items": []}'))
     assert main(["savings", "-", "--slices-per-gpu", "8"], {}) == 0
     assert "none of the 0 Pod(s) read was converted" in capsys.readouterr().err
 
 
 def test_reading_stdin_at_a_terminal_says_so(capsys, monkeypatch):
-    import io
-
     terminal = io.StringIO("")
     terminal.isatty = lambda: True  # type: ignore[method-assign]
     monkeypatch.setattr("sys.stdin", terminal)
@@ -272,10 +256,6 @@ def test_reading_stdin_at_a_terminal_says_so(capsys, monkeypatch):
 
 
 def test_make_run_serves_where_castslice_bind_says():
-    import os
-    import subprocess
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "CASTSLICE_BIND": "127.0.0.1:9443"}
     dry = subprocess.run(["make", "-n", "run"], cwd=root, env=env, capture_output=True,
@@ -285,10 +265,7 @@ def test_make_run_serves_where_castslice_bind_says():
 
 def test_sigint_to_the_master_alone_stops_at_once(tmp_path):
     """gunicorn's quick shutdown: the master sends its workers SIGQUIT."""
-    import signal
-    import time
 
-    from tests.served import serve
 
     with serve(tmp_path, workers=2) as served:
         started = time.monotonic()
