@@ -360,7 +360,7 @@ def test_rules_errors_read_word_for_word():
             ('[{"name": "a", "bogus": 1}, {"name": "b", "matchExpressions": [{"key": "k", '
              '"operator": "Near"}]}]',
              "rule #1: unknown key(s) ['bogus']; allowed: name, namespaces, matchLabels, "
-             "matchExpressions, optimize, workloadType, sliceRatio; rule "
+             "matchExpressions, optimize, workloadType, sliceRatio, gpuMemory; rule "
              "#2.matchExpressions[0].operator: 'Near' is not one of In, NotIn, Exists, "
              "DoesNotExist")]:
         with pytest.raises(ValueError) as refused:

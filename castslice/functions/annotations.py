@@ -3,6 +3,7 @@
 OPTIMIZE = "castops.io/optimize"
 SLICE_RATIO = "castops.io/slice-ratio"
 WORKLOAD_TYPE = "castops.io/workload-type"
+GPU_MEMORY = "castops.io/gpu-memory"
 SLICED = "castops.io/sliced"
 
 AUDIT_KEY = "sliced"

@@ -51,6 +51,8 @@ class Decision(NamedTuple):
     profile: str = ""
     """For a mutation to MIG devices (mig, or dra with MIG templates): the profile each GPU
     became, so a what-if can tell a profile change from a relabelled one."""
+    memory: int = 0
+    """Bytes of the memory ask that decided the slices (annotation or rule), else 0."""
 
     @property
     def granted(self) -> int:
@@ -100,6 +102,10 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
     if not rewrite.ops:
         reason = "already-sliced" if rewrite.already_sliced else "no-gpu"
         return Decision("passed", reason, warnings=warnings, slices=choice.value)
+    if choice.unfit:
+        return Decision("passed", "no-memory-fit", warnings=(*warnings, AdmissionWarning(
+            "no-memory-fit", short(f"{choice.by}: {choice.unfit}; left unchanged"))),
+            memory=choice.memory)
     if becomes is None:
         return _nothing_fits(policy, choice, warnings)
     gpus = rewrite.scheduled_gpus()
@@ -107,10 +113,11 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
                f"by {choice.by}; opted in by {by})")
     if policy.backend == "extended":  # the hot path: no profile, the slices as granted
         return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                        choice.value, gpus, message)
+                        choice.value, gpus, message, memory=choice.memory)
     profile = profile_for(policy.mig_profiles, choice.value) if policy.mig_devices else None
     return Decision("mutated", "mutated", (*rewrite.ops, annotate(pod, message)), warnings,
-                    policy.granted(choice.value), gpus, message, profile=profile or "")
+                    policy.granted(choice.value), gpus, message, profile=profile or "",
+                    memory=choice.memory)
 
 
 def _multi_gpu(gpus: int, policy: Policy) -> AdmissionWarning:

@@ -7,9 +7,11 @@ about on its own.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Literal
 
+from castslice.functions.memory import PROFILE_MEMORY, Grant, mig_grant, unit_grant
 from castslice.functions.mig import DEFAULT_LADDER, compute, profile_for, resource_suffix
 from castslice.functions.rules import Rule
 
@@ -45,6 +47,10 @@ class Policy:
     slices_per_gpu: int | None = None
     """N: the shared units one physical GPU advertises (time-slicing replicas under
     extended, `shares` under dra); None when not set."""
+    gpu_memory: int | None = None
+    """The card's memory in bytes, for memory asks under extended and dra shares."""
+    mig_memory: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Real memory in bytes of MIG profiles, over the card model's table (memory.py)."""
 
     def mig_resource(self, profile: str) -> str:
         """The extended resource name of a MIG profile: nvidia.com/mig-1g.5gb, and
@@ -76,6 +82,18 @@ class Policy:
         (5 slices on the A100 ladder are a 7g device), else the slices themselves."""
         profile = profile_for(self.mig_profiles, slices) if self.mig_devices else None
         return compute(profile) if profile else slices
+
+    @property
+    def profile_memory(self) -> Mapping[str, int]:
+        """Each MIG profile's real memory: the card model's table, then the configuration's."""
+        return {**PROFILE_MEMORY, **self.mig_memory}
+
+    def memory_grant(self, ask: Fraction) -> Grant:
+        """The fewest slices per GPU whose memory holds `ask` bytes under this back-end: a
+        MIG profile's real memory, else units of the card's memory."""
+        if self.mig_devices:
+            return mig_grant(ask, self.mig_profiles, self.profile_memory, self.max_slices)
+        return unit_grant(ask, self.gpu_memory, self.slices_per_gpu, self.max_slices)
 
     def dra_template(self, slices: int) -> str:
         """The ResourceClaimTemplate a GPU of `slices` slices is claimed from."""

@@ -1,11 +1,14 @@
 """Who opts in, and how many slices per GPU (SPEC §2.2-§2.4). Most specific wins."""
 
+import math
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import NamedTuple
 
-from castslice.functions.annotations import OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
+from castslice.functions.annotations import GPU_MEMORY, OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
+from castslice.functions.memory import gib, quantity_text
 from castslice.functions.policy import Policy
-from castslice.functions.rules import Rule
+from castslice.functions.rules import Rule, memory_ask
 from castslice.functions.text import short, show
 
 _MAX_DIGITS = 5
@@ -18,6 +21,10 @@ class Choice(NamedTuple):
 
     value: int
     by: str
+    memory: int = 0
+    """For a memory ask: its bytes, rounded up."""
+    unfit: str = ""
+    """For a memory ask no grant holds: why (the value is then 1 and never granted)."""
 
 
 class Invalid(NamedTuple):
@@ -57,7 +64,8 @@ def odd_optimize(annotations: Mapping[str, object]) -> str | None:
 
 def slices(annotations: Mapping[str, object], rule: Rule | None,
            policy: Policy) -> tuple[Choice, tuple[Invalid, ...]]:
-    """slice-ratio annotation > workload-type annotation > rule > CASTSLICE_DEFAULT_SLICES."""
+    """slice-ratio annotation > gpu-memory annotation > workload-type annotation > rule >
+    CASTSLICE_DEFAULT_SLICES."""
     invalid: list[Invalid] = []
     choice: Choice | None = None
     if SLICE_RATIO in annotations:
@@ -69,6 +77,15 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
         else:
             invalid.append(Invalid(SLICE_RATIO, ratio,
                                    f"use a whole number from 1 to {policy.max_slices}"))
+    if GPU_MEMORY in annotations:
+        written = annotations[GPU_MEMORY]
+        ask = memory_ask(written) if isinstance(written, str) else None
+        if ask is None:
+            invalid.append(Invalid(GPU_MEMORY, written,
+                                   "use a memory quantity above 0, e.g. 10Gi or 512Mi"))
+        elif choice is None:
+            shown = written if len(written) <= 24 else quantity_text(math.ceil(ask))
+            choice = by_memory(ask, f"{GPU_MEMORY}={shown}", policy)
     if WORKLOAD_TYPE in annotations:
         kind = annotations[WORKLOAD_TYPE]
         if not isinstance(kind, str) or kind not in policy.presets:
@@ -79,7 +96,18 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
     return choice or _rule_or_default(rule, policy), tuple(invalid)
 
 
+def by_memory(ask: Fraction, by: str, policy: Policy) -> Choice:
+    """The grant whose memory holds `ask` bytes, and what it holds, in words."""
+    grant = policy.memory_grant(ask)
+    if grant.unfit:
+        return Choice(1, by, math.ceil(ask), grant.unfit)
+    return Choice(grant.slices, f"{by} (holds {gib(grant.holds)})", math.ceil(ask))
+
+
 def _rule_or_default(rule: Rule | None, policy: Policy) -> Choice:
+    if rule is not None and rule.gpu_memory is not None:
+        return by_memory(Fraction(rule.gpu_memory), f"rule {rule.name} gpuMemory="
+                         f"{quantity_text(rule.gpu_memory)}", policy)
     if rule is not None and rule.slice_ratio is not None:
         return Choice(rule.slice_ratio, f"rule {rule.name}")
     if rule is not None and rule.workload_type is not None:

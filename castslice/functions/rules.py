@@ -5,14 +5,20 @@ https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resour
 """
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from fractions import Fraction
 from typing import Any
+
+from castslice.functions.memory import quantity_text
+from castslice.functions.quantity import parse_quantity
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 _RULE_KEYS = ("name", "namespaces", "matchLabels", "matchExpressions", "optimize",
-              "workloadType", "sliceRatio")
+              "workloadType", "sliceRatio", "gpuMemory")
+_GRANTS = ("workloadType", "sliceRatio", "gpuMemory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ class Rule:
     optimize: bool
     workload_type: str | None = None
     slice_ratio: int | None = None
+    gpu_memory: int | None = None
+    """Bytes of GPU memory each GPU must hold (gpuMemory), rounded up to a whole byte."""
 
     def matches(self, namespace: str, labels: Mapping[str, str]) -> bool:
         """True when the Pod's namespace and labels both satisfy this rule."""
@@ -62,6 +70,8 @@ class Rule:
             found["workloadType"] = self.workload_type
         if self.slice_ratio is not None:
             found["sliceRatio"] = self.slice_ratio
+        if self.gpu_memory is not None:
+            found["gpuMemory"] = quantity_text(self.gpu_memory)
         return found
 
 
@@ -125,8 +135,9 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
     if not isinstance(optimize, bool):
         problems.append(f"{where}.optimize: {optimize!r} is not true or false")
     workload_type, slice_ratio = item.get("workloadType"), item.get("sliceRatio")
-    if workload_type is not None and slice_ratio is not None:
-        problems.append(f"{where}: set workloadType or sliceRatio, not both")
+    memory = item.get("gpuMemory")
+    if sum(item.get(key) is not None for key in _GRANTS) > 1:
+        problems.append(f"{where}: set one of workloadType, sliceRatio or gpuMemory")
     if workload_type is not None and (not isinstance(workload_type, str)
                                       or workload_type not in presets):
         problems.append(f"{where}.workloadType: {workload_type!r} is not one of "
@@ -136,10 +147,20 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
     ):
         problems.append(f"{where}.sliceRatio: {slice_ratio!r} is not a whole number "
                         f"from 1 to {max_slices}")
+    ask = None if memory is None else memory_ask(memory)
+    if memory is not None and ask is None:
+        problems.append(f"{where}.gpuMemory: {memory!r} is not a memory quantity above 0, "
+                        "e.g. 10Gi or 512Mi")
     if len(problems) > before:
         return None
     return Rule(name, tuple(namespaces), requirements, optimize,
-                workload_type, slice_ratio)
+                workload_type, slice_ratio, None if ask is None else math.ceil(ask))
+
+
+def memory_ask(value: object) -> Fraction | None:
+    """Bytes of a memory ask (a Kubernetes quantity above 0, "10Gi"), or None."""
+    ask = parse_quantity(value)
+    return ask if ask is not None and ask > 0 else None
 
 
 def _requirements(item: dict[str, Any], where: str,

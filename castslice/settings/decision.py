@@ -5,6 +5,7 @@ Policy a capture was decided under on another machine.
 
 from collections.abc import Mapping
 from dataclasses import replace
+from fractions import Fraction
 from types import MappingProxyType
 
 from castslice.functions.mig import DEFAULT_LADDER, parse_ladder
@@ -51,6 +52,9 @@ def read_policy(read: Reader, namespace: str | None) -> Policy:
                             lambda value: values.mig_prefix(value, ladder))
     policy = replace(
         shape,
+        gpu_memory=read.parse("GPU_MEMORY", "", values.memory),
+        mig_memory=MappingProxyType(read.parse(
+            "MIG_MEMORY", "", lambda value: values.mig_memory(value, ladder))),
         source_resource=source,
         target_resource=target,
         default_slices=read.whole("DEFAULT_SLICES", 1, 1, max_slices),
@@ -67,7 +71,21 @@ def read_policy(read: Reader, namespace: str | None) -> Policy:
         read.problem("MIG_RESOURCE_PREFIX", mig_prefix,
                      f"a profile's resource name equals CASTSLICE_SOURCE_RESOURCE={source}")
     _never_granted(read, policy)
+    _memory_rules(read, policy)
     return policy
+
+
+def _memory_rules(read: Reader, policy: Policy) -> None:
+    """A rule's gpuMemory that no grant of this configuration holds would leave every Pod it
+    decides unchanged: refused at start, saying what is missing (the card's memory, a
+    profile that large)."""
+    for rule in policy.rules:
+        if rule.gpu_memory is None:
+            continue
+        unfit = policy.memory_grant(Fraction(rule.gpu_memory)).unfit
+        if unfit:
+            name = "GPU_MEMORY" if "CASTSLICE_GPU_MEMORY" in unfit else "RULES"
+            read.problem(name, read.text(name), f"gpuMemory of rule {rule.name}: {unfit}")
 
 
 def _never_granted(read: Reader, policy: Policy) -> None:

@@ -10,7 +10,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from castslice.functions.mig import resource_suffix
+from castslice.functions.memory import base
+from castslice.functions.mig import parse_ladder, resource_suffix
+from castslice.functions.rules import memory_ask
 
 PREFIX = "CASTSLICE_"
 DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
@@ -188,3 +190,34 @@ def optional_whole(value: str) -> int | None:
         raise ValueError("allowed: a whole number from 1 to 10000")
     return int(value)
 
+
+
+def memory(value: str) -> int | None:
+    """A GPU's memory as a Kubernetes quantity (80Gi, 81559Mi), in whole bytes; None when
+    blank."""
+    if not value.strip():
+        return None
+    ask = memory_ask(value.strip())
+    if ask is None:
+        raise ValueError("allowed: a memory quantity above 0, e.g. 80Gi or 81559Mi (nvidia-smi "
+                         "--query-gpu=memory.total)")
+    return math.ceil(ask)
+
+
+def mig_memory(value: str, ladder: tuple[str, ...]) -> dict[str, int]:
+    """profile=quantity pairs: the real memory of the ladder's profiles (nvidia-smi mig -lgip,
+    or the DRA driver's ResourceSlices), in whole bytes."""
+    found: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, size = item.partition("=")
+        profile = base(name.strip())
+        try:
+            in_ladder = profile in {base(p) for p in ladder} and parse_ladder(name.strip())
+        except ValueError:
+            in_ladder = False
+        ask = memory_ask(size.strip())
+        if not in_ladder or ask is None:
+            raise ValueError(f"entry {item!r} is not profile=memory for a profile of "
+                             "CASTSLICE_MIG_PROFILES (e.g. 2g.10gb=9856Mi)")
+        found[profile] = math.ceil(ask)
+    return found
