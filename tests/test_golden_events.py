@@ -63,7 +63,17 @@ LABELS = {  # outcome, reason, warning kinds: the labels dashboards and alerts r
     "dra-two-gpu-container-left-unchanged": ("passed", "multi-gpu", ("multi-gpu",)),
     "dry-run-still-answered": ("mutated", "mutated", ()),
     "excluded-namespace-kube-system": ("passed", "excluded-namespace", ()),
+    "dra-mig-gpu-memory-10gi-template-3": ("mutated", "mutated", ()),
+    "dra-shares-gpu-memory-20gi-two-shares": ("mutated", "mutated", ()),
+    "extended-gpu-memory-two-of-eight-units": ("mutated", "mutated", ()),
+    "extended-gpu-memory-without-card-memory-warns":
+        ("passed", "no-memory-fit", ("no-memory-fit",)),
     "fractional-gpu-left-alone": ("passed", "no-gpu", ("left-unchanged",)),
+    "invalid-gpu-memory-warns": ("mutated", "mutated", ("gpu-memory",)),
+    "mig-gpu-memory-10gi-gets-3g-20gb": ("mutated", "mutated", ()),
+    "mig-gpu-memory-past-largest-profile-left-unchanged":
+        ("passed", "no-memory-fit", ("no-memory-fit",)),
+    "rule-gpu-memory-mig": ("mutated", "mutated", ()),
     "init-and-ephemeral-containers": ("mutated", "mutated", ()),
     "invalid-slice-ratio-denied": ("denied", "invalid-annotation", ()),
     "invalid-slice-ratio-fraction-warns": ("mutated", "mutated", ("slice-ratio",)),
