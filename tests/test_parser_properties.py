@@ -12,9 +12,11 @@ from castslice.settings.config import PREFIX, Config, ConfigError
 NAMES = ["SOURCE_RESOURCE", "TARGET_RESOURCE", "DEFAULT_SLICES", "MAX_SLICES", "PRESETS",
          "ON_INVALID", "EXCLUDE_NAMESPACES", "NAMESPACE", "RULES", "MAX_BODY_BYTES", "BIND",
          "WORKERS", "LOG_LEVEL", "CAPTURE", "GPU_HOURLY_COST", "SLICES_PER_GPU",
-         "DRAIN_SECONDS"]
+         "DRAIN_SECONDS", "GPU_MEMORY", "MIG_MEMORY", "BACKEND"]
 VALUES = st.text(max_size=30) | st.sampled_from(["0", "1", "64", "-1", "1e3", "x=1", "true",
-                                                 "[]", "[{}]", "- a", "0.0.0.0:1", "nan"])
+                                                 "[]", "[{}]", "- a", "0.0.0.0:1", "nan",
+                                                 "80Gi", "1e99", "2g.10gb=9Gi", "mig",
+                                                 '[{"gpuMemory": "30Gi"}]'])
 YAMLISH = st.text(alphabet=st.sampled_from(list('[]{}:,-"\' \nabcXYZ019*?.')), max_size=60)
 
 

@@ -80,7 +80,7 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
     if GPU_MEMORY in annotations:
         written = annotations[GPU_MEMORY]
         ask = memory_ask(written) if isinstance(written, str) else None
-        if ask is None:
+        if ask is None or not isinstance(written, str):
             invalid.append(Invalid(GPU_MEMORY, written,
                                    "use a memory quantity above 0, e.g. 10Gi or 512Mi"))
         elif choice is None:
