@@ -96,3 +96,24 @@ def test_a_server_that_keeps_capacity_passes_the_dry_run(devices, capsys):
            "castslice-capacity-probe)" in lines
     assert code == 1  # the templates are still missing
     assert devices.get("resourceclaimtemplates", "-n", namespace)["items"] == []
+
+
+def test_doctor_reads_mig_memory_as_the_server_stores_the_drivers_slices(devices, capsys):
+    namespace = devices.namespace("dra")
+    applied_templates(devices, namespace, MIG)
+    code, lines = doctor(devices, namespace, MIG, capsys)
+    assert code == 0, lines
+    assert ("ok: memory asks: MIG devices hold at least what they are granted for (1g.5gb "
+            "4.75Gi, 2g.10gb 9.62Gi, 3g.20gb 19.5Gi, 4g.20gb 19.5Gi, 7g.40gb 39.25Gi)") in lines
+    smaller = resource_slice("mig-node-2", ["2g.10gb"], memory={"2g.10gb": 9728})
+    devices.apply([smaller])
+    try:
+        code, lines = doctor(devices, namespace, MIG, capsys)
+        assert code == 1
+        assert ("problem: MIG devices of 2g.10gb hold 9.5Gi, less than the 9.62Gi memory asks "
+                "are granted it for; set CASTSLICE_MIG_MEMORY=2g.10gb=9728Mi") in lines
+        measured = MIG | {"CASTSLICE_MIG_MEMORY": "2g.10gb=9728Mi"}
+        code, lines = doctor(devices, namespace, measured, capsys)
+        assert code == 0, lines
+    finally:
+        devices.kubectl("delete", "resourceslice", smaller["metadata"]["name"])

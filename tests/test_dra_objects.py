@@ -111,13 +111,23 @@ def node(name, allocatable):
             "status": {"allocatable": {"cpu": "64", "memory": "512Gi", **allocatable}}}
 
 
-def resource_slice(node_name, profiles):
-    """A ResourceSlice as the NVIDIA DRA driver publishes MIG devices (driver docs' shape)."""
-    devices = [{"name": f"gpu-0-mig-{p.replace('.', '')}-{i}",
+A100_40GB_MIB = {"1g.5gb": 4864, "1g.10gb": 9856, "2g.10gb": 9856, "3g.20gb": 19968,
+                 "4g.20gb": 19968, "7g.40gb": 40192}
+"""NVML's memorySizeMB of each A100-40GB profile (go-nvml pkg/nvml/mock/gpus/a100.go, the
+mock NVIDIA's DRA driver is tested with); the driver publishes it x 2^20 as the device's
+`memory` capacity (cmd/gpu-kubelet-plugin/mig.go, resource.NewQuantity(..., BinarySI))."""
+
+
+def resource_slice(node_name, profiles, memory=None):
+    """A ResourceSlice as the NVIDIA DRA driver publishes MIG devices (driver docs' shape);
+    `memory` maps a profile to its devices' MiB where they differ from the A100-40GB's."""
+    sizes = A100_40GB_MIB | (memory or {})
+    devices = [{"name": f"gpu-0-mig-{p.replace('.', '').replace('+', '')}-{i}",
                 "attributes": {"type": {"string": "mig"}, "profile": {"string": p},
                                "productName": {"string": "NVIDIA A100-SXM4-40GB"},
                                "driverVersion": {"version": "580.65.6"}},
-                "capacity": {"memory": {"value": "4864Mi"}, "multiprocessors": {"value": "14"}}}
+                "capacity": {"memory": {"value": f"{sizes[p]}Mi"},
+                             "multiprocessors": {"value": "14"}}}
                for i, p in enumerate(profiles)]
     return published(node_name, devices)
 
@@ -201,7 +211,9 @@ def test_doctor_lists_each_namespace_and_template_the_claims_would_miss(tmp_path
         "ok: namespace research has every template (castslice-gpu-1 to castslice-gpu-7)",
         "problem: namespace team-a lacks ResourceClaimTemplate castslice-gpu-1 to castslice-gpu-7: "
         "Pods converted there stay Pending (castslice dra-templates --namespace team-a | "
-        "kubectl apply -f -)"]
+        "kubectl apply -f -)",
+        "ok: memory asks: MIG devices hold at least what they are granted for (1g.5gb 4.75Gi, "
+        "2g.10gb 9.62Gi, 3g.20gb 19.5Gi, 4g.20gb 19.5Gi, 7g.40gb 39.25Gi)"]
 
 
 def test_doctor_passes_when_every_namespace_has_its_templates(tmp_path, capsys):
@@ -210,8 +222,10 @@ def test_doctor_passes_when_every_namespace_has_its_templates(tmp_path, capsys):
     items += [resource_slice("a100-1", ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb"]),
               opted_pod("ml")]
     code, out = doctor(tmp_path, items, env, capsys)
-    assert (code, out.splitlines()[-1]) == (0, "ok: namespace ml has every template "
-                                               "(castslice-gpu-1 to castslice-gpu-4)")
+    assert (code, out.splitlines()[-2:]) == (0, [
+        "ok: namespace ml has every template (castslice-gpu-1 to castslice-gpu-4)",
+        "ok: memory asks: MIG devices hold at least what they are granted for (1g.5gb 4.75Gi, "
+        "2g.10gb 9.62Gi, 3g.20gb 19.5Gi, 4g.20gb 19.5Gi)"])
 
 
 def test_doctor_for_dra_fails_when_no_device_backs_the_templates(tmp_path, capsys):
@@ -261,12 +275,13 @@ def test_doctor_names_stale_and_unused_templates(tmp_path, capsys):
     code, out = doctor(tmp_path, [resource_slice("n", ["1g.5gb", "2g.10gb", "3g.20gb",
                                                       "4g.20gb"]), *have], env, capsys)
     assert code == 1
-    assert out.splitlines()[-2:] == [
+    assert out.splitlines()[-3:-1] == [
         "problem: namespace ml: ResourceClaimTemplate castslice-gpu-1 to castslice-gpu-4 differ "
         "from what the configuration claims (castslice dra-templates --namespace ml | kubectl "
         "apply -f -)",
         "note: namespace ml: castslice-gpu-5, castslice-gpu-6, castslice-gpu-7, castslice-gpu-8 "
         "no longer named by any claim"]
+    assert out.splitlines()[-1].startswith("ok: memory asks: MIG devices hold at least")
 
 
 @pytest.mark.parametrize("items", [[], [node("a", {})]])
@@ -336,3 +351,45 @@ def test_a_pod_whose_namespace_is_null_names_no_namespace(tmp_path, capsys):
     code, out = doctor(tmp_path, [pod], DRA, capsys)
     assert code == 1 and "problem: no namespace to check" in out
     assert "lacks ResourceClaimTemplate" not in out
+
+
+def test_doctor_names_mig_devices_holding_less_than_memory_asks_are_granted_for(tmp_path,
+                                                                               capsys):
+    smaller = resource_slice("a100-1", ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"],
+                             memory={"2g.10gb": 9728})
+    code, out = doctor(tmp_path, [smaller], MIG, capsys)
+    assert code == 1
+    assert ("problem: MIG devices of 2g.10gb hold 9.5Gi, less than the 9.62Gi memory asks are "
+            "granted it for; set CASTSLICE_MIG_MEMORY=2g.10gb=9728Mi") in out.splitlines()
+    measured = MIG | {"CASTSLICE_MIG_MEMORY": "2g.10gb=9728Mi"}
+    code, out = doctor(tmp_path, [smaller], measured, capsys)
+    assert "2g.10gb 9.5Gi" in out.splitlines()[-1]
+    assert all(not line.startswith("problem: MIG devices") for line in out.splitlines())
+
+
+def test_doctor_says_what_to_set_for_a_profile_of_unknown_memory(tmp_path, capsys):
+    rtx = {"CASTSLICE_BACKEND": "mig", "CASTSLICE_MAX_SLICES": "4",
+           "CASTSLICE_MIG_PROFILES": "1g.24gb,2g.48gb,4g.96gb"}
+    devices = resource_slice("rtx-1", ["1g.24gb", "2g.48gb", "4g.96gb"],
+                             memory={"1g.24gb": 24192, "2g.48gb": 48512, "4g.96gb": 97152})
+    code, out = doctor(tmp_path, [devices], rtx, capsys)
+    assert code == 1  # no DeviceClass serves the profiles: a problem of its own
+    assert ("note: memory asks never get 4g.96gb: its memory is unknown (its devices hold "
+            "94.87Gi); set CASTSLICE_MIG_MEMORY=4g.96gb=97152Mi") in out.splitlines()
+
+
+@pytest.mark.parametrize(("env", "code", "line"), [
+    ({}, 0, "note: memory asks (castops.io/gpu-memory) pass unchanged until CASTSLICE_GPU_MEMORY "
+     "is set; the smallest GPU here holds 40Gi"),
+    ({"CASTSLICE_GPU_MEMORY": "40Gi"}, 0, "ok: memory asks: every GPU holds at least "
+     "CASTSLICE_GPU_MEMORY=40Gi"),
+    ({"CASTSLICE_GPU_MEMORY": "80Gi"}, 1, "problem: a GPU holds 40Gi, less than "
+     "CASTSLICE_GPU_MEMORY=80Gi: memory asks may be granted too few units; set "
+     "CASTSLICE_GPU_MEMORY=40960Mi"),
+])
+def test_doctor_checks_the_card_memory_against_the_gpus_for_shares(tmp_path, capsys, env, code,
+                                                                   line):
+    have = [claim_template("ml", f"castslice-gpu-{s}", SHARED_8) for s in range(1, 9)]
+    got, out = doctor(tmp_path, [shares_slice("n1", 8), *have, opted_pod("ml")],
+                      SHARED_8 | env, capsys)
+    assert (got, line in out.splitlines()) == (code, True)

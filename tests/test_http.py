@@ -103,6 +103,16 @@ def test_decision_log_line_names_uid_latency_outcome_and_warning_kinds(tmp_path)
     assert line["uid"] == review["request"]["uid"] and line["latency_ms"] == 1.2
     assert (line["outcome"], line["reason"], line["slices"], line["gpus"]) == (
         "mutated", "mutated", 1, 1)
+    assert line["gpu_memory"] is None
+
+
+def test_decision_log_line_names_the_bytes_a_memory_ask_asked():
+    from castslice.functions.admit import admit, check_review
+    from castslice.handler.logs import decision_fields
+
+    review = pod_review({"castops.io/optimize": "true", "castops.io/gpu-memory": "10Gi"})
+    fields = decision_fields(review, admit(check_review(review), Policy(backend="mig")), 0.001)
+    assert (fields["reason"], fields["slices"], fields["gpu_memory"]) == ("mutated", 3, 10 * 2**30)
 
 
 def test_warnings_are_counted_by_the_annotation_they_name():

@@ -126,3 +126,15 @@ def test_a_multi_gpu_pod_is_counted_as_passed_with_its_own_reason_and_warning_ki
 
 def test_metrics_page_content_type_is_prometheus_clients():
     assert CONTENT_TYPE == CONTENT_TYPE_LATEST
+
+
+def test_memory_asks_are_counted_by_outcome_and_only_for_memory_asks():
+    totals = counted({"CASTSLICE_BACKEND": "mig"}, {"castops.io/gpu-memory": "10Gi"},
+                     {"castops.io/gpu-memory": "48Gi"}, {"castops.io/slice-ratio": "2"})
+    assert totals[("memory_asks", "mutated", "mutated")] == 1
+    assert totals[("memory_asks", "passed", "no-memory-fit")] == 1
+    assert totals[("warnings", "no-memory-fit")] == 1
+    assert sum(v for k, v in totals.items() if k[0] == "memory_asks") == 2
+    assert totals[("admissions", "mutated", "mutated")] == 2
+    text = Metrics(Config()).render()
+    assert b"# TYPE castslice_memory_asks_total counter" in text

@@ -198,3 +198,20 @@ def test_savings_counts_each_shares_claim_as_its_shares_of_n(tmp_path, capsys):
     assert report["gpus_without_sharing"] == 4 and report["gpus_with_sharing"] == 2.5
     assert [(g["workload_type"], g["pods"], g["slices"]) for g in report["groups"]] == [
         ("inference", 1, 6), ("training", 1, 4)]
+
+
+def test_savings_groups_memory_asks_and_counts_their_grant(tmp_path, capsys):
+    # 40Gi cards of 8 units: 9Gi is 2 units, a quarter card; 3Gi is 1 unit. Saved (2 - 3/8) x $2
+    env = {"CASTSLICE_GPU_MEMORY": "40Gi", "CASTSLICE_SLICES_PER_GPU": "8",
+           "CASTSLICE_MAX_SLICES": "8"}
+    on = {"castops.io/optimize": "true"}
+    pods = [admitted(env, "ml", {**on, "castops.io/gpu-memory": "9Gi"}, 1),
+            admitted(env, "ml", {**on, "castops.io/gpu-memory": "3Gi",
+                                 "castops.io/workload-type": "training"}, 1)]
+    report = savings_of(tmp_path, pods, env, capsys, "--price", "2")
+    assert report["groups"] == [
+        {"namespace": "ml", "workload_type": "memory 3Gi", "pods": 1, "slices": 1,
+         "gpus_without_sharing": 1, "gpus_with_sharing": 0.125},
+        {"namespace": "ml", "workload_type": "memory 9Gi", "pods": 1, "slices": 2,
+         "gpus_without_sharing": 1, "gpus_with_sharing": 0.25}]
+    assert report["saved_dollars_per_hour"] == round((2 - 3 / 8) * 2, 2)

@@ -17,8 +17,9 @@ from castslice.functions.reviews import mapping, metadata_of
 EXAMPLES = 3
 
 
-NOTHING_FITS = frozenset({"no-mig-profile", "no-template"})
-"""Reasons a Pod opted in passes unchanged because the cluster offers nothing that large."""
+NOTHING_FITS = frozenset({"no-mig-profile", "no-template", "no-memory-fit"})
+"""Reasons a Pod opted in passes unchanged because the cluster offers nothing that large
+(for a memory ask: no grant whose memory holds it)."""
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from castslice.functions.mig import profile_for, resource_suffix
 from castslice.functions.policy import Policy
-from castslice.functions.quantity import whole_count
+from castslice.functions.quantity import parse_quantity, whole_count
 from castslice.functions.reviews import mapping
 
 API_VERSION = "resource.k8s.io/v1"
@@ -165,4 +165,17 @@ def gpu_shares(slices: Iterable[dict[str, Any]]) -> list[int]:
         count = whole_count(limit if limit is not None else shares.get("value"))
         if count:
             found.append(count)
+    return found
+
+
+def device_memory(slices: Iterable[dict[str, Any]]) -> dict[str, list[int]]:
+    """The `memory` capacity (bytes) of the NVIDIA driver's devices, by MIG profile, and of
+    whole GPUs under "gpu": NVML's memorySizeMB x 2^20 for a MIG device, the card's total
+    for a GPU (dra-driver-nvidia-gpu cmd/gpu-kubelet-plugin/mig.go, partitions.go)."""
+    found: dict[str, list[int]] = {}
+    for device, attribute in _devices(slices):
+        size = parse_quantity(mapping(mapping(device.get("capacity")).get("memory")).get("value"))
+        kind = attribute("profile") if attribute("type") == "mig" else attribute("type")
+        if isinstance(kind, str) and kind in ("gpu", attribute("profile")) and size:
+            found.setdefault(kind, []).append(int(size))
     return found

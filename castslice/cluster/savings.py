@@ -19,7 +19,7 @@ from typing import Any
 from castslice.cluster.cards import cards_used
 from castslice.cluster.objects import effective_request, live
 from castslice.functions import resolve
-from castslice.functions.annotations import WORKLOAD_TYPE
+from castslice.functions.annotations import GPU_MEMORY, WORKLOAD_TYPE
 from castslice.functions.mig import compute
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
@@ -85,8 +85,7 @@ def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
             continue
         metadata = metadata_of(pod)
         namespace = str(metadata.get("namespace", "default"))
-        annotations = mapping(metadata.get("annotations"))
-        group = totals[(namespace, str(annotations.get(WORKLOAD_TYPE, "unspecified")))]
+        group = totals[(namespace, _asked(mapping(metadata.get("annotations"))))]
         group[0] += 1
         group[1] += slices
         group[2] += gpus
@@ -94,6 +93,14 @@ def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
     groups = [Group(ns, kind, int(pods_), int(units), int(gpus), round(used, 4))
               for (ns, kind), (pods_, units, gpus, used) in sorted(totals.items())]
     return Report(groups, slices_per_gpu, price)
+
+
+def _asked(annotations: dict[str, Any]) -> str:
+    """The group a Pod is counted in: its memory ask (which beats a workload type), else
+    its workload type."""
+    if GPU_MEMORY in annotations:
+        return f"memory {annotations[GPU_MEMORY]}"
+    return str(annotations.get(WORKLOAD_TYPE, "unspecified"))
 
 
 def _usage(pod: dict[str, Any], policy: Policy, per_card: int) -> tuple[int, int, float]:

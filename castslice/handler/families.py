@@ -7,6 +7,9 @@ BODY_BUCKETS = (1024, 4096, 8192, 16384, 65536, 262144, 1048576, 6291456)
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "admissions": ("Admission reviews answered.", ("outcome", "reason")),
     "warnings": ("Warnings returned to clients.", ("kind",)),
+    "memory_asks": ("Admissions whose slices a memory ask decided (castops.io/gpu-memory or a "
+                    "rule's gpuMemory), by outcome: mutated, or passed as no-memory-fit when "
+                    "no grant holds it.", ("outcome", "reason")),
     "gpus_converted": ("Whole GPUs rewritten into slices.", ()),
     "slices_granted": ("Shared GPU slices granted.", ()),
     "savings_dollars_per_hour": (

@@ -126,5 +126,6 @@ def decision_fields(review: AdmissionReview, admission: Admission,
         "reason": decision.reason,
         "slices": decision.slices,
         "gpus": decision.gpus,
+        "gpu_memory": decision.memory or None,
         "warnings": [w.text for w in decision.warnings],
     }

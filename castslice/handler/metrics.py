@@ -80,6 +80,8 @@ class Metrics:
         add(("admissions", decision.outcome, decision.reason))
         for warning in decision.warnings:
             add(("warnings", warning.kind))
+        if decision.memory:
+            add(("memory_asks", decision.outcome, decision.reason))
         if decision.outcome == "mutated" and not dry_run and decision.slices:
             self._count_conversion(decision, namespace)
         if self.directory and not self.flush_due:
