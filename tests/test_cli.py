@@ -158,9 +158,10 @@ def test_replay_shows_a_diff_and_exits_1_when_config_changes_answers(events_copy
     assert '-        "value": "4"' in out and '+        "value": "6"' in out
     changed = {line.split()[1] for line in out.splitlines() if line.startswith("--- ")}
     assert changed == {"optimize-training-four-slices", "mig-training-gets-4g-profile",
-                       "dra-keeps-pod-own-claims"}  # every case using the training preset
+                       "dra-keeps-pod-own-claims",  # every case using the training preset
+                       "invalid-gpu-memory-warns"}
     total = len(list(events_copy.glob("*.json")))
-    assert out.splitlines()[-1] == f"{total} events, {total - 3} unchanged, 3 changed, 0 updated"
+    assert out.splitlines()[-1] == f"{total} events, {total - 4} unchanged, 4 changed, 0 updated"
 
 
 def test_replay_update_rewrites_expectations(events_copy, capsys, monkeypatch):

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from castslice.cli import main
+from castslice.functions.memory import quantity_text
 from tests.kube import gpu_container, pod_review
 from tests.prometheus import EXPORTER, SPAN, STEP, Gpu, Holder, prometheus, prometheus_quantile
 from tests.served import serve
@@ -298,3 +299,58 @@ def test_an_a30_ladder_on_a100_cards_is_a_named_skip(capsys, url):
     assert code == 1
     reasons = [s["reason"] for s in json.loads(out)["skipped"]]
     assert any("set CASTSLICE_MIG_PROFILES for this card" in r for r in reasons)
+
+
+def test_each_workload_gets_a_memory_ask_of_its_peak_plus_the_headroom(capsys, url):
+    _, found = _json(capsys, url)
+    chat = found[("inference", "Deployment", "chat")]
+    assert chat["memory_ask"] == -(-chat["peak_mib"] * 1.2 // 256) * 256 * 2**20
+    code, out, _ = run(capsys, url, "--output", "json", "--memory-headroom", "50")
+    chat_50 = {w["name"]: w for w in json.loads(out)["workloads"]}["chat"]
+    assert chat_50["memory_ask"] == -(-chat["peak_mib"] * 1.5 // 256) * 256 * 2**20
+    code, out, _ = run(capsys, url, "--output", "table")
+    assert code == 0 and "MEMORY ASK" in out.splitlines()[0]
+    assert "PEAK + 20 % (--memory-headroom)" in out
+
+
+def test_memory_rules_carry_the_ask_and_the_measured_card_through_config_and_replay(
+        capsys, url, tmp_path):
+    code, out, _ = run(capsys, url, "--output", "env", "--rules", "memory")
+    assert code == 0
+    settings = dict(line.split("=", 1) for line in out.splitlines() if not line.startswith("#"))
+    assert settings["CASTSLICE_GPU_MEMORY"] == str(40960 * 2**20)  # FB_USED+FREE+RESERVED
+    rules = json.loads(settings["CASTSLICE_RULES"])
+    inference = next(r for r in rules if r["namespaces"] == ["inference"])
+    _, found = _json(capsys, url)
+    asks = [w["memory_ask"] for (ns, _, _), w in found.items() if ns == "inference"]
+    assert inference["gpuMemory"] == quantity_text(max(asks))
+    proposed = tmp_path / "proposed.env"
+    proposed.write_text(out)
+    assert main(["config", "--env-file", str(proposed)], {}) == 0
+    capsys.readouterr()
+    target = tmp_path / "captured"
+    with serve(tmp_path, {"CASTSLICE_CAPTURE": f"file://{target}"}, workers=1) as served:
+        review = pod_review({}, namespace="inference", containers=[gpu_container("s", "1")])
+        served.admit(review)
+        assert served.stop() == 0
+    code = main(["replay", f"file://{target}", "--env-file", str(proposed), "--output",
+                 "json"], {})
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["changes"][0]["kind"] == "newly converted"
+    units = -(-max(asks) * R // (40960 * 2**20))
+    assert report["changes"][0]["slices_after"] == units
+    assert (f"by rule recommended-inference gpuMemory={quantity_text(max(asks))}"
+            in report["examples"]["newly converted"][0]["after"])
+
+
+def test_a_memory_ask_no_profile_holds_falls_back_to_the_grant(capsys, url):
+    mig = {"CASTSLICE_BACKEND": "mig"}
+    code, out, _ = run(capsys, url, "--output", "json", "--rules", "memory", env=mig)
+    assert code == 0 and any("gpuMemory" in r for r in json.loads(out)["rules"])
+    # chat's 4 GB peak + 1000 % is more than 7g.40gb holds: its namespace keeps the grant
+    code, out, _ = run(capsys, url, "--output", "json", "--rules", "memory",
+                       "--memory-headroom", "1000", env=mig)
+    rules = {r["name"]: r for r in json.loads(out)["rules"]}
+    assert rules["recommended-inference"] == {
+        "name": "recommended-inference", "namespaces": ["inference"], "optimize": True,
+        "workloadType": "inference"}

@@ -22,6 +22,11 @@ def register(command: Register) -> None:
                                help="compute a card may reach (p95, default 80)")
     recommend_cmd.add_argument("--min-hours", type=float, default=24.0,
                                help="hours of samples a workload needs (default 24)")
+    recommend_cmd.add_argument("--memory-headroom", type=float, default=20.0, metavar="PERCENT",
+                               help="memory asks are the peak plus this much (default 20)")
+    recommend_cmd.add_argument("--rules", choices=("grant", "memory"), default="grant",
+                               help="what the env file's rules set: the grant (workloadType or "
+                               "sliceRatio, default) or gpuMemory, the memory ask")
     recommend_cmd.add_argument("--scrape-interval", type=float, metavar="SECONDS",
                                help="dcgm-exporter's scrape interval, to turn sample counts "
                                "into hours (default: read from the data, else 15)")
@@ -46,6 +51,8 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       "Pods per card into a grant")
     if not 0 < args.target_util <= 100:
         raise Failure("--target-util must be a percentage above 0, at most 100")
+    if not 0 <= args.memory_headroom <= 1000:
+        raise Failure("--memory-headroom must be a percentage from 0 to 1000")
     if args.scrape_interval is not None and not args.scrape_interval > 0:
         raise Failure("--scrape-interval must be a number of seconds above 0")
     try:
@@ -62,14 +69,14 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                       f"{args.prometheus}: "
                       "is dcgm-exporter scraped by this Prometheus?")
     found = advice.recommend(measured, policy, target=args.target_util,
-                             min_hours=args.min_hours,
-                             price=config.gpu_hourly_cost)
+                             min_hours=args.min_hours, price=config.gpu_hourly_cost,
+                             headroom=args.memory_headroom)
     if args.output == "json":
-        print(events.dumps(report.as_dict(found, measured, window, policy)), end="")
+        print(events.dumps(report.as_dict(found, measured, window, policy, args.rules)), end="")
     elif args.output == "env":
-        print(report.env_file(found, config, measured, window), end="")
+        print(report.env_file(found, config, measured, window, args.rules), end="")
     else:
-        print(report.table(found, measured, window), end="")
+        print(report.table(found, measured, window, args.memory_headroom), end="")
     if not found.advice:
         print("castslice: no workload has enough data for a recommendation", file=sys.stderr)
         return 1

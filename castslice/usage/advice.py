@@ -10,19 +10,25 @@ compute target and k x peak framebuffer within the card's memory (time-slicing i
 memory). With R units per card, a grant of s units packs floor(R / s) Pods, so the grant
 is the smallest s with floor(R / s) <= k, rounded up to a preset. Under MIG devices the
 grant is the smallest profile of the ladder whose memory holds the peak and whose compute
-share g/C holds p95 / target.
+share g/C holds p95 / target (its real memory, the card model's: functions/memory.py).
+
+Each workload also gets a memory ask: its peak framebuffer use plus a stated headroom,
+rounded up to 256 MiB, which `--rules memory` writes as rules' `gpuMemory`.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from castslice.cluster.cards import cards_freed
+from castslice.functions.memory import MiB, base
 from castslice.functions.mig import compute, profile_for
 from castslice.functions.policy import Policy
 from castslice.usage.series import ENGINE, RESOLUTION, UTIL, Measured, Usage, by_device
 
 SATURATED = 95.0
 """p95 utilisation (percent) or framebuffer share above which a shared GPU is over-packed."""
+ASK_STEP_MIB = 256
+"""Memory asks are rounded up to this many MiB: "12544Mi" reads better than "12289Mi"."""
 _DEPLOYMENT_POD = re.compile(r"(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}")
 _GENERATED_POD = re.compile(r"(.+)-[a-z0-9]{5}")
 _ORDINAL_POD = re.compile(r"(.+)-[0-9]+")
@@ -66,6 +72,8 @@ class Advice:
     """How to set it: workloadType=<preset>, sliceRatio=<n>, or "whole GPU"."""
     profile: str
     saved_per_hour: float | None
+    memory_ask: int = 0
+    """Bytes to ask with castops.io/gpu-memory: the peak plus the headroom, rounded up."""
 
     @property
     def shares(self) -> bool:
@@ -124,8 +132,9 @@ def workload_of(namespace: str, pod: str,
 
 
 def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: float,
-              price: float | None) -> Recommendation:
-    """Per workload the grant that packs its Pods as tightly as compute and memory allow."""
+              price: float | None, headroom: float = 20.0) -> Recommendation:
+    """Per workload the grant that packs its Pods as tightly as compute and memory allow,
+    and the memory ask (peak + `headroom` percent) that says the same in memory."""
     on_device = by_device(measured.usage)
     shared = {device for device, on in on_device.items() if _overlapping(on)}
     own = [u for u in measured.usage if u.device not in shared or u.per_process]
@@ -141,7 +150,8 @@ def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: f
         if problem:
             skipped.append(Skipped(namespace, f"{kind}/{name}", problem))
         else:
-            advice.append(_advise(workload, policy, target, price))
+            advice.append(replace(_advise(workload, policy, target, price),
+                                  memory_ask=memory_ask(workload.peak_mib, headroom)))
     return Recommendation(advice, skipped, _over_packed(measured, on_device, shared))
 
 
@@ -206,6 +216,13 @@ def _card_problem(workload: Workload, policy: Policy) -> str | None:
     return None
 
 
+def memory_ask(peak_mib: float, headroom: float) -> int:
+    """Bytes a workload of this peak asks, `headroom` percent above it, rounded up to
+    ASK_STEP_MIB: memory_ask(10000, 20) == 12032 MiB."""
+    steps = -(-peak_mib * (1 + headroom / 100) // ASK_STEP_MIB)
+    return int(steps) * ASK_STEP_MIB * MiB
+
+
 def profile_memory_mib(profile: str) -> float:
     """A profile's memory as its name says it: 4g.20gb -> 20 x 1024 MiB."""
     return float(profile.split(".")[1].split("gb")[0]) * 1024
@@ -232,8 +249,9 @@ def _mig(workload: Workload, policy: Policy, target: float, price: float | None,
          limited_by: str) -> Advice:
     card = compute(policy.mig_profiles[-1])
     needed = workload.p95 / target * card
+    memory = policy.profile_memory
     profile = next((p for p in policy.mig_profiles if compute(p) >= needed
-                    and profile_memory_mib(p) >= workload.peak_mib), None)
+                    and memory.get(base(p), 0) >= workload.peak_mib * MiB), None)
     if profile is not None:
         units, grant = _rounded(compute(profile), policy)
         profile = profile_for(policy.mig_profiles, units)
