@@ -227,16 +227,16 @@ def test_the_scrape_interval_can_be_given(capsys, url):
     assert code == 0 and found["train-job"]["hours"] == pytest.approx(2 * SPAN / 3600, abs=0.1)
 
 
-def test_recommend_config_replay_is_one_loop(capsys, url, tmp_path):
-    code, out, _ = run(capsys, url, "--output", "env")
-    assert code == 0
+def replayed(capsys, tmp_path, env_file, pods):
+    """The env file `castslice config` accepts, then the chat Pods `pods` captured by a real
+    server and replayed under it: (exit code, the what-if report)."""
     proposed = tmp_path / "proposed.env"
-    proposed.write_text(out)
+    proposed.write_text(env_file)
     assert main(["config", "--env-file", str(proposed)], {}) == 0
     capsys.readouterr()
     target = tmp_path / "captured"
     with serve(tmp_path, {"CASTSLICE_CAPTURE": f"file://{target}"}, workers=1) as served:
-        for i, pod in enumerate(CHAT):
+        for i, pod in enumerate(pods):
             review = pod_review({}, namespace="inference", containers=[gpu_container("s", "1")])
             review["request"]["uid"] = f"uid-{i}"
             review["request"]["object"]["metadata"]["generateName"] = pod[:-5]
@@ -244,7 +244,13 @@ def test_recommend_config_replay_is_one_loop(capsys, url, tmp_path):
         assert served.stop() == 0
     code = main(["replay", f"file://{target}", "--env-file", str(proposed), "--output",
                  "json"], {})
-    report = json.loads(capsys.readouterr().out)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_recommend_config_replay_is_one_loop(capsys, url, tmp_path):
+    code, out, _ = run(capsys, url, "--output", "env")
+    assert code == 0
+    code, report = replayed(capsys, tmp_path, out, CHAT)
     assert code == 1 and report["changed"] == 3
     assert report["changes"][0]["kind"] == "newly converted"
     assert report["changes"][0]["slices_after"] == 3 * 2
@@ -324,18 +330,7 @@ def test_memory_rules_carry_the_ask_and_the_measured_card_through_config_and_rep
     _, found = _json(capsys, url)
     asks = [w["memory_ask"] for (ns, _, _), w in found.items() if ns == "inference"]
     assert inference["gpuMemory"] == quantity_text(max(asks))
-    proposed = tmp_path / "proposed.env"
-    proposed.write_text(out)
-    assert main(["config", "--env-file", str(proposed)], {}) == 0
-    capsys.readouterr()
-    target = tmp_path / "captured"
-    with serve(tmp_path, {"CASTSLICE_CAPTURE": f"file://{target}"}, workers=1) as served:
-        review = pod_review({}, namespace="inference", containers=[gpu_container("s", "1")])
-        served.admit(review)
-        assert served.stop() == 0
-    code = main(["replay", f"file://{target}", "--env-file", str(proposed), "--output",
-                 "json"], {})
-    report = json.loads(capsys.readouterr().out)
+    code, report = replayed(capsys, tmp_path, out, CHAT[:1])
     assert code == 1 and report["changes"][0]["kind"] == "newly converted"
     units = -(-max(asks) * R // (40960 * 2**20))
     assert report["changes"][0]["slices_after"] == units

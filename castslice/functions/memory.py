@@ -10,8 +10,8 @@ theirs), so a grant chosen from it holds the ask on each of those cards:
 
 - A100-40GB, A100-80GB, A30: NVML's `memorySizeMB` in go-nvml's mock GPUs
   (`pkg/nvml/mock/gpus/a100.go`, `a30.go`; "Update mock dgxa100 server with real values",
-  b72647c), below `nvidia-smi mig -lgip` as the MIG user guide and H100 nodes print it
-  (4.75, 9.75, 19.62, 39.50 GiB; H100-80GB: 9.75, 19.62, 39.50, 79.25 GiB).
+  b72647c), below `nvidia-smi mig -lgip` as widely quoted for the A100-40GB (4.75, 9.75,
+  19.62, 39.38 GiB) and as published for an H100-80GB (9.75, 19.62, 39.50, 79.25 GiB).
 - H200: `nvidia-smi mig -lgip` on an H200 (NVIDIA/mig-parted#120): 16.00, 32.25, 69.50,
   139.75 GiB.
 - RTX PRO 6000 Blackwell: `nvidia-smi mig -lgip` (bigstack-oss/cubecos#312: 23.12 and
