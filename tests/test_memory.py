@@ -2,15 +2,21 @@
 memory holds the ask, on every back-end, and nothing granted when nothing holds it."""
 
 import dataclasses
-import math
-from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from castslice.functions.decide import decide
-from castslice.functions.memory import PROFILE_MEMORY, GiB, MiB, base, gib, quantity_text
+from castslice.functions.memory import (
+    PROFILE_MEMORY,
+    GiB,
+    MiB,
+    base,
+    gib,
+    memory_ask,
+    quantity_text,
+)
 from castslice.functions.mig import parse_ladder
 from castslice.functions.policy import Policy
 from castslice.functions.rules import parse_rules
@@ -219,6 +225,12 @@ def test_the_card_models_profiles_hold_less_than_their_names():
         assert 0.8 * named * GiB < size < named * GiB, profile
 
 
+def test_memory_asks_are_whole_bytes_rounded_up():
+    assert (memory_ask("1.5Gi"), memory_ask("0.5"), memory_ask("10m"), memory_ask(1)) == (
+        1536 * MiB, 1, 1, 1)
+    assert [memory_ask(v) for v in ("0", "-1Gi", "1 Gi", True, 1.5, None)] == [None] * 6
+
+
 def test_memory_reads_for_people():
     assert (gib(9856 * MiB), gib(40 * GiB), quantity_text(10 * GiB),
             quantity_text(1536 * MiB), quantity_text(1500)) == ("9.62Gi", "40Gi", "10Gi",
@@ -231,7 +243,8 @@ UNIT_POLICIES = st.builds(lambda card, units, cap, backend: Policy(
     max_slices=cap), st.integers(1024, 200_000), st.integers(1, 64), st.integers(1, 64),
     st.sampled_from(["extended", "dra"]))
 POLICIES = LADDERS.map(lambda ladder: Policy(backend="mig", mig_profiles=ladder)) | UNIT_POLICIES
-ASKS = st.fractions(min_value=Fraction(1, 10), max_value=Fraction(160 * GiB))
+ASKS = st.integers(min_value=1, max_value=160 * GiB)
+"""Whole bytes: memory_ask rounds every quantity up to them."""
 
 
 @settings(max_examples=500, deadline=None)
@@ -262,7 +275,7 @@ def test_the_grant_always_holds_the_ask_and_one_less_would_not(policy, ask):
 @settings(max_examples=300, deadline=None)
 @given(POLICIES, ASKS)
 def test_a_converted_pods_grant_holds_its_ask_as_the_api_server_stores_it(policy, ask):
-    review = pod_review({**ON, "castops.io/gpu-memory": quantity_text(math.ceil(ask))},
+    review = pod_review({**ON, "castops.io/gpu-memory": quantity_text(ask)},
                         containers=[gpu_container("main", "1")])
     decision = decide(review["request"], policy)
     if decision.outcome == "mutated":

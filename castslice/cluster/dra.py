@@ -175,7 +175,8 @@ def device_memory(slices: Iterable[dict[str, Any]]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for device, attribute in _devices(slices):
         size = parse_quantity(mapping(mapping(device.get("capacity")).get("memory")).get("value"))
-        kind = attribute("profile") if attribute("type") == "mig" else attribute("type")
-        if isinstance(kind, str) and kind in ("gpu", attribute("profile")) and size:
-            found.setdefault(kind, []).append(int(size))
+        kind = attribute("type")
+        key = attribute("profile") if kind == "mig" else kind if kind == "gpu" else None
+        if isinstance(key, str) and size:
+            found.setdefault(key, []).append(int(size))
     return found

@@ -29,12 +29,13 @@ known memory), not a limit; MPS gives each client 1/R of the card. Either way th
 the card's R units whose share holds the ask is the grant.
 """
 
+import math
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
 
 from castslice.functions.mig import compute
+from castslice.functions.quantity import parse_quantity
 
 MiB = 2**20
 GiB = 2**30
@@ -57,6 +58,14 @@ PROFILE_MEMORY: Mapping[str, int] = MappingProxyType({profile: mib * MiB for pro
 -me share their profile's memory: cubecos#312 prints 23.12 GiB for 1g.24gb and 1g.24gb-me)."""
 
 
+def memory_ask(value: object) -> int | None:
+    """Whole bytes of a memory quantity above 0, rounded up ("10Gi", "1.5Gi"), or None. Every
+    memory CastSlice compares is whole bytes, so a grant that holds the rounded ask holds
+    the ask."""
+    ask = parse_quantity(value)
+    return math.ceil(ask) if ask is not None and ask > 0 else None
+
+
 def base(profile: str) -> str:
     """The profile without its attribute: 1g.24gb+gfx -> 1g.24gb, 2g.48gb-me -> 2g.48gb."""
     return profile.split("+")[0].removesuffix("-me")
@@ -71,7 +80,7 @@ class Grant(NamedTuple):
     unfit: str = ""
 
 
-def mig_grant(ask: Fraction, ladder: Sequence[str], memory: Mapping[str, int],
+def mig_grant(ask: int, ladder: Sequence[str], memory: Mapping[str, int],
               max_slices: int) -> Grant:
     """The first profile of the ladder (the fewest compute slices) whose known memory holds
     the ask; a profile of unknown memory is never chosen."""
@@ -86,7 +95,7 @@ def mig_grant(ask: Fraction, ladder: Sequence[str], memory: Mapping[str, int],
     return Grant(compute(profile), holds)
 
 
-def unit_grant(ask: Fraction, card: int | None, units: int | None, max_slices: int) -> Grant:
+def unit_grant(ask: int, card: int | None, units: int | None, max_slices: int) -> Grant:
     """The fewest of a card's `units` whose share of its memory `card` holds the ask."""
     if card is None or units is None:
         return Grant(0, unfit="set CASTSLICE_GPU_MEMORY and CASTSLICE_SLICES_PER_GPU")

@@ -7,7 +7,6 @@ about on its own.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from types import MappingProxyType
 from typing import Literal
 
@@ -88,7 +87,7 @@ class Policy:
         """Each MIG profile's real memory: the card model's table, then the configuration's."""
         return {**PROFILE_MEMORY, **self.mig_memory}
 
-    def memory_grant(self, ask: Fraction) -> Grant:
+    def memory_grant(self, ask: int) -> Grant:
         """The fewest slices per GPU whose memory holds `ask` bytes under this back-end: a
         MIG profile's real memory, else units of the card's memory."""
         if self.mig_devices:

@@ -1,14 +1,12 @@
 """Who opts in, and how many slices per GPU (SPEC §2.2-§2.4). Most specific wins."""
 
-import math
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import NamedTuple
 
 from castslice.functions.annotations import GPU_MEMORY, OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
-from castslice.functions.memory import gib, quantity_text
+from castslice.functions.memory import gib, memory_ask, quantity_text
 from castslice.functions.policy import Policy
-from castslice.functions.rules import Rule, memory_ask
+from castslice.functions.rules import Rule
 from castslice.functions.text import short, show
 
 _MAX_DIGITS = 5
@@ -22,7 +20,7 @@ class Choice(NamedTuple):
     value: int
     by: str
     memory: int = 0
-    """For a memory ask: its bytes, rounded up."""
+    """For a memory ask: its whole bytes, rounded up."""
     unfit: str = ""
     """For a memory ask no grant holds: why (the value is then 1 and never granted)."""
 
@@ -84,7 +82,7 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
             invalid.append(Invalid(GPU_MEMORY, written,
                                    "use a memory quantity above 0, e.g. 10Gi or 512Mi"))
         elif choice is None:
-            shown = written if len(written) <= 24 else quantity_text(math.ceil(ask))
+            shown = written if len(written) <= 24 else quantity_text(ask)
             choice = by_memory(ask, f"{GPU_MEMORY}={shown}", policy)
     if WORKLOAD_TYPE in annotations:
         kind = annotations[WORKLOAD_TYPE]
@@ -96,17 +94,17 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
     return choice or _rule_or_default(rule, policy), tuple(invalid)
 
 
-def by_memory(ask: Fraction, by: str, policy: Policy) -> Choice:
+def by_memory(ask: int, by: str, policy: Policy) -> Choice:
     """The grant whose memory holds `ask` bytes, and what it holds, in words."""
     grant = policy.memory_grant(ask)
     if grant.unfit:
-        return Choice(1, by, math.ceil(ask), grant.unfit)
-    return Choice(grant.slices, f"{by} (holds {gib(grant.holds)})", math.ceil(ask))
+        return Choice(1, by, ask, grant.unfit)
+    return Choice(grant.slices, f"{by} (holds {gib(grant.holds)})", ask)
 
 
 def _rule_or_default(rule: Rule | None, policy: Policy) -> Choice:
     if rule is not None and rule.gpu_memory is not None:
-        return by_memory(Fraction(rule.gpu_memory), f"rule {rule.name} gpuMemory="
+        return by_memory(rule.gpu_memory, f"rule {rule.name} gpuMemory="
                          f"{quantity_text(rule.gpu_memory)}", policy)
     if rule is not None and rule.slice_ratio is not None:
         return Choice(rule.slice_ratio, f"rule {rule.name}")

@@ -5,15 +5,12 @@ https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resour
 """
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from fractions import Fraction
 from typing import Any
 
-from castslice.functions.memory import quantity_text
-from castslice.functions.quantity import parse_quantity
+from castslice.functions.memory import memory_ask, quantity_text
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 _RULE_KEYS = ("name", "namespaces", "matchLabels", "matchExpressions", "optimize",
@@ -154,13 +151,7 @@ def _parse_rule(index: int, item: Any, presets: Mapping[str, int], max_slices: i
     if len(problems) > before:
         return None
     return Rule(name, tuple(namespaces), requirements, optimize,
-                workload_type, slice_ratio, None if ask is None else math.ceil(ask))
-
-
-def memory_ask(value: object) -> Fraction | None:
-    """Bytes of a memory ask (a Kubernetes quantity above 0, "10Gi"), or None."""
-    ask = parse_quantity(value)
-    return ask if ask is not None and ask > 0 else None
+                workload_type, slice_ratio, ask)
 
 
 def _requirements(item: dict[str, Any], where: str,

@@ -5,7 +5,6 @@ Policy a capture was decided under on another machine.
 
 from collections.abc import Mapping
 from dataclasses import replace
-from fractions import Fraction
 from types import MappingProxyType
 
 from castslice.functions.mig import DEFAULT_LADDER, parse_ladder
@@ -79,12 +78,11 @@ def _memory_rules(read: Reader, policy: Policy) -> None:
     """A rule's gpuMemory that no grant of this configuration holds would leave every Pod it
     decides unchanged: refused at start, saying what is missing (the card's memory, a
     profile that large)."""
+    unsized = not policy.mig_devices and None in (policy.gpu_memory, policy.slices_per_gpu)
+    name = "GPU_MEMORY" if unsized else "RULES"
     for rule in policy.rules:
-        if rule.gpu_memory is None:
-            continue
-        unfit = policy.memory_grant(Fraction(rule.gpu_memory)).unfit
+        unfit = rule.gpu_memory is not None and policy.memory_grant(rule.gpu_memory).unfit
         if unfit:
-            name = "GPU_MEMORY" if "CASTSLICE_GPU_MEMORY" in unfit else "RULES"
             read.problem(name, read.text(name), f"gpuMemory of rule {rule.name}: {unfit}")
 
 

@@ -10,9 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from castslice.functions.memory import base
+from castslice.functions.memory import base, memory_ask
 from castslice.functions.mig import parse_ladder, resource_suffix
-from castslice.functions.rules import memory_ask
 
 PREFIX = "CASTSLICE_"
 DEFAULT_PRESETS = "training=4,inference=2,batch=2,dev=1"
@@ -201,7 +200,7 @@ def memory(value: str) -> int | None:
     if ask is None:
         raise ValueError("allowed: a memory quantity above 0, e.g. 80Gi or 81559Mi (nvidia-smi "
                          "--query-gpu=memory.total)")
-    return math.ceil(ask)
+    return ask
 
 
 def mig_memory(value: str, ladder: tuple[str, ...]) -> dict[str, int]:
@@ -219,5 +218,5 @@ def mig_memory(value: str, ladder: tuple[str, ...]) -> dict[str, int]:
         if not in_ladder or ask is None:
             raise ValueError(f"entry {item!r} is not profile=memory for a profile of "
                              "CASTSLICE_MIG_PROFILES (e.g. 2g.10gb=9856Mi)")
-        found[profile] = math.ceil(ask)
+        found[profile] = ask
     return found

@@ -3,7 +3,6 @@
 
 import json
 from dataclasses import asdict, replace
-from fractions import Fraction
 from typing import Any, Literal
 
 from castslice.functions.memory import MiB, quantity_text
@@ -32,7 +31,7 @@ def rules(recommendation: Recommendation, policy: Policy,
         ask = max(a.memory_ask for a in found)
         rule: dict[str, Any] = {"name": f"recommended-{namespace}", "namespaces": [namespace],
                                 "optimize": True}
-        if by == "memory" and not policy.memory_grant(Fraction(ask)).unfit:
+        if by == "memory" and not policy.memory_grant(ask).unfit:
             made.append(rule | {"gpuMemory": quantity_text(ask)})
             continue
         key, _, value = max(found, key=lambda a: a.units).grant.partition("=")
