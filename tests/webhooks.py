@@ -53,12 +53,14 @@ def admissions(served: Served) -> int:
 
 def sent(pod: Mapping[str, Any], source: str = SOURCE) -> bool:
     """Whether the shipped matchConditions send this Pod: a container or init container with
-    the source in its limits, not opted out. The tests' reading of the CEL; the API server
-    judges (tests/test_apiserver_match.py)."""
+    the source in its limits, or CastSlice's own annotation, and not opted out. The tests'
+    reading of the CEL; the API server judges (tests/test_apiserver_match.py)."""
     spec = pod.get("spec", {})
+    annotations = pod["metadata"].get("annotations", {})
     asks = any(source in (c.get("resources") or {}).get("limits", {})
                for c in [*spec.get("containers", []), *spec.get("initContainers", [])])
-    return asks and pod["metadata"].get("annotations", {}).get("castops.io/optimize") != "false"
+    return (asks or "castops.io/sliced" in annotations) and annotations.get(
+        "castops.io/optimize") != "false"
 
 
 def probe_pod(namespace: str, route: str, gpus: str = "1",

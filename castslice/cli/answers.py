@@ -1,4 +1,4 @@
-"""Answers without a cluster: `config`, `review`, `mutate` and `dra-templates`."""
+"""Answers without a cluster: `config`, `review`, `mutate`, `policy` and `dra-templates`."""
 
 import argparse
 import re
@@ -18,7 +18,7 @@ from castslice.cli.inputs import (
 )
 from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.offline import events
-from castslice.settings.config import Config
+from castslice.settings.config import Config, ConfigError
 
 
 def register(command: Register) -> None:
@@ -32,6 +32,10 @@ def register(command: Register) -> None:
     mutate_cmd.add_argument("file", nargs="?", default="-", help="path, or - for stdin")
     mutate_cmd.add_argument("--namespace", default="default",
                             help="namespace for manifests that name none (default: default)")
+    policy_cmd = command("policy", print_policy, "print the admission policies that decide as "
+                         "the webhook does inside the API server (Kubernetes 1.36+), for "
+                         "kubectl apply -f -")
+    add_env_files(policy_cmd, "the configuration")
     templates = command("dra-templates", dra_templates, "print the ResourceClaimTemplates the "
                         "dra back-end's claims name, for kubectl apply -f -")
     templates.add_argument("-n", "--namespace", action="append", required=True, metavar="NS",
@@ -50,6 +54,24 @@ def show_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         yaml.safe_dump(settings, sys.stdout, sort_keys=True, allow_unicode=True)
     else:
         print(events.dumps(settings), end="")
+    return 0
+
+
+def print_policy(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import yaml
+
+    from castslice.cel.errors import Unsupported
+    from castslice.cel.objects import policy_objects
+
+    given = environment(args.env_file, env)
+    policy = load_config(given).policy
+    for warning in Config.unknown(given):
+        print(warning, file=sys.stderr)
+    try:
+        objects = policy_objects(policy)
+    except Unsupported as error:
+        raise ConfigError([str(error)]) from None
+    yaml.safe_dump_all(objects, sys.stdout, sort_keys=True, width=100_000)
     return 0
 
 

@@ -3,38 +3,28 @@ CastSlice would pass unchanged is never sent (no call, no latency, no cold start
 Knative). Every install path writes exactly these (tests compare them); `doctor` reads them
 back from the live MutatingWebhookConfiguration.
 
-Only Pods whose containers or init containers ask for the source resource in `limits` are
-sent, and not those opted out with `castops.io/optimize: "false"`. Limits suffice: Kubernetes
-refuses an extended resource in requests without limits, and ephemeral containers come by a
-subresource, never a Pod CREATE.
+Only Pods whose containers or init containers ask for the source resource in `limits` (or
+that carry castops.io/sliced: a converted Pod created again, warned about as the policy
+engine warns) are sent, and not those opted out with `castops.io/optimize: "false"`. Limits
+suffice: Kubernetes refuses an extended resource in requests without limits, and ephemeral
+containers come by a subresource, never a Pod CREATE.
 """
 
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from castslice.functions.annotations import OPTIMIZE
+from castslice.cel.selection import sent_conditions
 
 NAME = "pods.castslice.castops.io"
 """The webhook's name in every install's MutatingWebhookConfiguration."""
-ASKS = "asks-source-resource"
-NOT_OPTED_OUT = "not-opted-out"
 _TESTED = re.compile(r"'([^']+)' in c\.resources\.limits")
 
 
 def match_conditions(source: str) -> list[dict[str, str]]:
-    """The conditions for a source resource. It appears once, between the first pair of
-    single quotes, so a kustomize replacement (delimiter "'", index 1) can write it."""
-    containers = ("object.spec.containers + (has(object.spec.initContainers) ? "
-                  "object.spec.initContainers : [])")
-    annotations = "object.metadata.annotations"
-    return [
-        {"name": ASKS,
-         "expression": f"({containers}).exists(c, has(c.resources) && has(c.resources.limits) && "
-         f"'{source}' in c.resources.limits)"},
-        {"name": NOT_OPTED_OUT,
-         "expression": f"!has({annotations}) || !('{OPTIMIZE}' in {annotations}) || "
-                       f"{annotations}['{OPTIMIZE}'] != 'false'"}]
+    """The conditions for a source resource, the same the policy engine's objects carry
+    (cel.selection.sent_conditions), so both engines are given the same Pods."""
+    return sent_conditions(source)
 
 
 def tested_resources(webhook: Mapping[str, Any]) -> set[str]:

@@ -60,6 +60,25 @@ def odd_optimize(annotations: Mapping[str, object]) -> str | None:
     return short(f'{OPTIMIZE}={show(value)} ignored: only "true" or "false" count')
 
 
+MEMORY_ALLOWED = "use a memory quantity above 0, e.g. 10Gi or 512Mi"
+SHOWN_MEMORY = 24
+"""A gpu-memory value longer than this is shown cut, in the annotation and the log."""
+
+
+def allowed(annotation: str, policy: Policy) -> str:
+    """What an annotation accepts, in the words of its warning and its denial."""
+    if annotation == SLICE_RATIO:
+        return f"use a whole number from 1 to {policy.max_slices}"
+    if annotation == GPU_MEMORY:
+        return MEMORY_ALLOWED
+    return f"use one of {', '.join(policy.presets)}"
+
+
+def shown_memory(written: str) -> str:
+    """A gpu-memory value as castops.io/sliced names it: as written, cut past 24 characters."""
+    return written if len(written) <= SHOWN_MEMORY else written[:SHOWN_MEMORY - 3] + "..."
+
+
 def slices(annotations: Mapping[str, object], rule: Rule | None,
            policy: Policy) -> tuple[Choice, tuple[Invalid, ...]]:
     """slice-ratio annotation > gpu-memory annotation > workload-type annotation > rule >
@@ -73,25 +92,21 @@ def slices(annotations: Mapping[str, object], rule: Rule | None,
                 ratio.startswith("0")):
             choice = Choice(int(ratio), f"{SLICE_RATIO}={ratio}")
         else:
-            invalid.append(Invalid(SLICE_RATIO, ratio,
-                                   f"use a whole number from 1 to {policy.max_slices}"))
+            invalid.append(Invalid(SLICE_RATIO, ratio, allowed(SLICE_RATIO, policy)))
     if GPU_MEMORY in annotations:
         written = annotations[GPU_MEMORY]
         ask = memory_ask(written) if isinstance(written, str) else None
         if ask is None or not isinstance(written, str):
-            invalid.append(Invalid(GPU_MEMORY, written,
-                                   "use a memory quantity above 0, e.g. 10Gi or 512Mi"))
+            invalid.append(Invalid(GPU_MEMORY, written, MEMORY_ALLOWED))
         elif choice is None:
-            shown = written if len(written) <= 24 else quantity_text(ask)
-            choice = by_memory(ask, f"{GPU_MEMORY}={shown}", policy)
+            choice = by_memory(ask, f"{GPU_MEMORY}={shown_memory(written)}", policy)
     if WORKLOAD_TYPE in annotations:
         kind = annotations[WORKLOAD_TYPE]
         if not isinstance(kind, str) or kind not in policy.presets:
-            invalid.append(Invalid(WORKLOAD_TYPE, kind,
-                                   f"use one of {', '.join(policy.presets)}"))
+            invalid.append(Invalid(WORKLOAD_TYPE, kind, allowed(WORKLOAD_TYPE, policy)))
         elif choice is None:
             choice = Choice(policy.presets[kind], f"{WORKLOAD_TYPE}={kind}")
-    return choice or _rule_or_default(rule, policy), tuple(invalid)
+    return choice or rule_or_default(rule, policy), tuple(invalid)
 
 
 def by_memory(ask: int, by: str, policy: Policy) -> Choice:
@@ -102,7 +117,9 @@ def by_memory(ask: int, by: str, policy: Policy) -> Choice:
     return Choice(grant.slices, f"{by} (holds {gib(grant.holds)})", ask)
 
 
-def _rule_or_default(rule: Rule | None, policy: Policy) -> Choice:
+def rule_or_default(rule: Rule | None, policy: Policy) -> Choice:
+    """What a matching rule grants (its gpuMemory, sliceRatio or workload type), else
+    CASTSLICE_DEFAULT_SLICES: the last two levels of the resolution."""
     if rule is not None and rule.gpu_memory is not None:
         return by_memory(rule.gpu_memory, f"rule {rule.name} gpuMemory="
                          f"{quantity_text(rule.gpu_memory)}", policy)

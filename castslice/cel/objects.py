@@ -1,0 +1,121 @@
+"""The printed objects: a MutatingAdmissionPolicy and its binding (the patch), a
+ValidatingAdmissionPolicy with `validationActions: [Warn]` (the webhook's warnings and its
+audit annotation) and, under CASTSLICE_ON_INVALID=deny, one with `[Deny]` (its refusals).
+
+A ValidatingAdmissionPolicy sees the Pod after every mutation, so its conditions are the
+webhook's, read on what the mutation leaves: the source still held, or CastSlice's own
+annotation (selection.sent_conditions), and the same variables. Every object carries the
+hash of the whole set, so `doctor` can tell a policy printed from another configuration.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from castslice.cel.containers import scan_variables
+from castslice.cel.literals import literal
+from castslice.cel.patches import decision_variables, message, patch
+from castslice.cel.selection import policy_conditions, selection_variables
+from castslice.cel.slices import GRANTED, invalid_message, invalid_messages, slice_variables
+from castslice.cel.texts import short, show
+from castslice.functions.annotations import AUDIT_KEY, OPTIMIZE, SLICED
+from castslice.functions.policy import Policy
+
+API = "admissionregistration.k8s.io/v1"
+NAME = "castslice"
+WARNINGS = "castslice-warnings"
+REFUSALS = "castslice-refusals"
+HASH = "castslice.castops.io/configuration"
+"""The annotation holding the hash of the printed set (of its specs)."""
+LABELS = {"app.kubernetes.io/name": "castslice", "app.kubernetes.io/component": "policy"}
+ODD_TEXT = ' ignored: only "true" or "false" count'
+_MATCH = {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                             "operations": ["CREATE"], "resources": ["pods"]}]}
+
+
+def variables(policy: Policy) -> list[dict[str, str]]:
+    """Every variable, in the order they read each other: who opts in, how many slices,
+    which containers convert, what the webhook would decide, its annotation text."""
+    found = [*selection_variables(policy), *slice_variables(policy), *scan_variables(policy),
+             *decision_variables(policy), ("message", message(policy))]
+    return [{"name": name, "expression": expression} for name, expression in found]
+
+
+def policy_objects(policy: Policy) -> list[dict[str, Any]]:
+    """The objects `castslice policy` prints, for `kubectl apply -f -`."""
+    shared = {"failurePolicy": "Ignore", "matchConstraints": _MATCH,
+              "matchConditions": policy_conditions(policy), "variables": variables(policy)}
+    specs: list[tuple[str, str, dict[str, Any]]] = [
+        ("MutatingAdmissionPolicy", NAME, shared | {
+            "reinvocationPolicy": "IfNeeded",
+            "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": patch(policy)}}]}),
+        ("MutatingAdmissionPolicyBinding", NAME, {"policyName": NAME}),
+        ("ValidatingAdmissionPolicy", WARNINGS, shared | {
+            "validations": _warnings(policy),
+            "auditAnnotations": [{"key": AUDIT_KEY, "valueExpression": (
+                f"object.metadata.?annotations[?{literal(SLICED)}].orValue('')")}]}),
+        ("ValidatingAdmissionPolicyBinding", WARNINGS,
+         {"policyName": WARNINGS, "validationActions": ["Warn"]}),
+    ]
+    if policy.on_invalid == "deny":
+        specs += [
+            ("ValidatingAdmissionPolicy", REFUSALS, shared | {"validations": [{
+                "expression": "!variables.denied", "reason": "Invalid",
+                "messageExpression": f"({invalid_messages(policy)})"}]}),
+            ("ValidatingAdmissionPolicyBinding", REFUSALS,
+             {"policyName": REFUSALS, "validationActions": ["Deny"]})]
+    digest = fingerprint([spec for _, _, spec in specs])
+    return [{"apiVersion": API, "kind": kind,
+             "metadata": {"name": name, "labels": LABELS, "annotations": {HASH: digest}},
+             "spec": spec} for kind, name, spec in specs]
+
+
+def fingerprint(specs: list[dict[str, Any]]) -> str:
+    """A short hash of the specs: two configurations that decide differently print two."""
+    return hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _warnings(policy: Policy) -> list[dict[str, str]]:
+    """decide.decide's warnings, each where the webhook gives it: an odd optimize value for
+    every Pod sent; invalid annotations, then multi-gpu (alone), then containers left
+    unchanged and why nothing converted, for Pods that opt in and are not refused."""
+    going = "variables.opted && !variables.denied"
+    converting = f"{going} && variables.most <= 1 && variables.has_ops"
+    optimize = f"variables.annotations[{literal(OPTIMIZE)}]"
+    odd = short(f"{literal(OPTIMIZE + '=')} + {show(optimize)} + "
+                f"{literal(ODD_TEXT)}")
+    found = [{"expression": f"!({literal(OPTIMIZE)} in variables.annotations) || "
+                            f"{optimize} in ['true', 'false']", "messageExpression": odd}]
+    found += [{"expression": f"!({going} && variables.invalid[{i}])",
+               "messageExpression": invalid_message(policy, i, denial=False)}
+              for i in range(len(GRANTED))]
+    found += [
+        {"expression": f"!({going} && variables.most > 1)",
+         "messageExpression": _multi_gpu(policy)},
+        {"expression": f"!({going} && variables.most <= 1 && size(variables.problems) > 0)",
+         "messageExpression": "variables.problems.join('; ')"},
+        {"expression": f"!({converting} && variables.unfit != '')",
+         "messageExpression": short("variables.by + ': ' + variables.unfit + '; left unchanged'")},
+    ]
+    largest = policy.largest_slices()
+    if largest is not None:
+        found.append({"expression": f"!({converting} && variables.unfit == '' && "
+                                    f"variables.slices > {largest})",
+                      "messageExpression": _nothing_fits(policy, largest)})
+    return found
+
+
+def _multi_gpu(policy: Policy) -> str:
+    why = ("a CUDA process uses one MIG device" if policy.mig_devices else
+           "claims of shares may all be one GPU" if policy.backend == "dra" else
+           "time-sliced units are not distinct GPUs")
+    return short(f"'a container asks for ' + string(variables.most) + "
+                 f"{literal(f' {policy.source_resource}: {why}; Pod left unchanged')}")
+
+
+def _nothing_fits(policy: Policy, largest: int) -> str:
+    asked = "string(variables.slices) + ' slices per GPU (' + variables.by + ')'"
+    why = (f" is more than the largest MIG profile {policy.mig_profiles[-1]}"
+           if policy.backend == "mig" else
+           f" has no ResourceClaimTemplate (largest {policy.dra_template(largest)})")
+    return short(f"{asked} + {literal(why + '; left unchanged')}")
