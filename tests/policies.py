@@ -69,12 +69,17 @@ class Policies:
                            "uid": "probe"}, policy_from_env(env)).outcome == "mutated"
         odd = copy.deepcopy(pod)
         odd["metadata"]["annotations"]["castops.io/optimize"] = "odd"
+        invalid = copy.deepcopy(pod)
+        invalid["metadata"]["annotations"]["castops.io/slice-ratio"] = "0"
+        refuses = env.get("CASTSLICE_ON_INVALID") == "deny"
         while time.monotonic() < end:
             _, said = create(self.kube, odd, "--dry-run=server")
             stored, _ = create(self.kube, pod, "--dry-run=server")
             sliced = "castops.io/sliced" in (stored or {}).get("metadata", {}).get(
                 "annotations", {})
-            if 'castops.io/optimize="odd" ignored' in said and sliced == converts:
+            refused = create(self.kube, invalid, "--dry-run=server")[0] is None
+            if 'castops.io/optimize="odd" ignored' in said and (sliced, refused) == (
+                    converts, refuses):
                 return
             time.sleep(0.2)
         raise AssertionError(f"the policies of {route} never answered")

@@ -5,8 +5,10 @@ every container, the Pod's claims, castops.io/sliced), refused by both or neithe
 about by both or neither."""
 
 import copy
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -59,3 +61,89 @@ def test_the_policies_store_what_the_webhook_stores(kube, webhooks, policies, ca
     assert bool(warned_policy) == bool(warned_webhook), (warned_webhook, warned_policy)
     for warning in warned_webhook:
         assert warning in "\n".join(warned_policy), (warned_webhook, warned_policy)
+
+
+RULES = [{"name": f"team-{i}", "namespaces": [f"team-{i}-*", "lab-[a-c]?"],
+          "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["batch", "x"]},
+                               {"key": f"skip-{i}", "operator": "DoesNotExist"}],
+          "sliceRatio": 1 + i % 4} for i in range(30)] + [
+    {"name": "gpu-apps", "matchLabels": {"app": "llm"}, "gpuMemory": "9Gi"},
+    {"name": "no-batch", "matchExpressions": [{"key": "tier", "operator": "In",
+                                               "values": ["batch"]}], "optimize": False}]
+CONFIGURATIONS = {
+    "many-rules": {"CASTSLICE_RULES": json.dumps(RULES), "CASTSLICE_SLICES_PER_GPU": "8",
+                   "CASTSLICE_GPU_MEMORY": "40Gi"},
+    "mig-h100": {"CASTSLICE_BACKEND": "mig",
+                 "CASTSLICE_MIG_PROFILES": "1g.10gb,2g.20gb,3g.40gb,4g.40gb,7g.80gb"},
+    "dra-shares": {"CASTSLICE_BACKEND": "dra", "CASTSLICE_DRA_DEVICES": "shares",
+                   "CASTSLICE_SLICES_PER_GPU": "4", "CASTSLICE_GPU_MEMORY": "80Gi"},
+    "deny": {"CASTSLICE_ON_INVALID": "deny", "CASTSLICE_EXCLUDE_NAMESPACES": "kube-system,lab-a1"},
+}
+
+
+def _pod(namespace: str, annotations: dict[str, str], labels: dict[str, str],
+         containers: int = 1, init: int = 0, gpu: str = "1") -> dict[str, Any]:
+    def container(name: str) -> dict[str, Any]:
+        return {"name": name, "image": "registry.example/app:1",
+                "resources": {"limits": {"nvidia.com/gpu": gpu}}}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "p-", "namespace": namespace,
+                         "annotations": annotations, "labels": labels},
+            "spec": {"containers": [container(f"c{i}") for i in range(containers)],
+                     **({"initContainers": [container(f"i{i}") for i in range(init)]}
+                        if init else {})}}
+
+
+ON = {"castops.io/optimize": "true"}
+PODS = {  # name: (configuration, Pod): shapes past the golden events, cost included
+    "sixty-containers-rule": ("many-rules", _pod("team-7-a", {}, {}, containers=60)),
+    "rule-opted-out-by-label": ("many-rules", _pod("team-3-x", {}, {"tier": "batch"})),
+    "glob-class-namespace": ("many-rules", _pod("lab-b9", {}, {})),
+    "label-memory-rule": ("many-rules", _pod("default", {}, {"app": "llm"})),
+    "memory-ask-over-card": ("many-rules", _pod("default", {**ON, "castops.io/gpu-memory":
+                                                             "41Gi"}, {})),
+    "odd-optimize-on-converted": ("many-rules", {
+        **_pod("team-1-a", {"castops.io/optimize": "Yes", "castops.io/sliced": "x"}, {})}),
+    "mig-memory-ladder": ("mig-h100", _pod("default", {**ON, "castops.io/gpu-memory": "19Gi"},
+                                           {}, init=2)),
+    "mig-two-gpus": ("mig-h100", _pod("default", ON, {}, gpu="2")),
+    "dra-init-and-containers": ("dra-shares", _pod("default", {**ON, "castops.io/slice-ratio":
+                                                               "2"}, {}, containers=3, init=2)),
+    "dra-past-the-claim-cap": ("dra-shares", _pod("default", ON, {}, containers=65)),
+    "dra-memory": ("dra-shares", _pod("default", {**ON, "castops.io/gpu-memory": "30Gi"}, {})),
+    "deny-bad-ratio": ("deny", _pod("default", {**ON, "castops.io/slice-ratio": "0x1",
+                                                "castops.io/workload-type": "nope"}, {})),
+    "deny-excluded-namespace": ("deny", _pod("lab-a1", {**ON, "castops.io/slice-ratio": "x"}, {})),
+}
+
+
+@pytest.mark.parametrize("name", PODS)
+def test_the_policies_store_what_the_webhook_stores_past_the_golden_events(
+        kube, webhooks, policies, name):
+    configuration, pod = PODS[name]
+    env = CONFIGURATIONS[configuration]
+    namespace = pod["metadata"]["namespace"]
+    kube.ensure_namespace(namespace)
+    results = []
+    for route in (webhooks.route(env)[0], policies.route(env)):
+        labelled = copy.deepcopy(pod)
+        labelled["metadata"]["labels"][ROUTE] = route
+        stored, said = create(kube, labelled)
+        results.append((stored, said, [_POLICY_PREFIX.sub("", w) for w in _WARNING.findall(said)]))
+    (by_webhook, said_webhook, warned_webhook), (by_policy, said_policy, warned_policy) = results
+    assert (by_webhook is None) == (by_policy is None), (said_webhook, said_policy)
+    if by_webhook is not None:
+        assert _resources(by_policy) == _resources(by_webhook)
+    assert bool(warned_policy) == bool(warned_webhook), (warned_webhook, warned_policy)
+    for warning in warned_webhook:
+        assert warning in "\n".join(warned_policy), (warned_webhook, warned_policy)
+
+
+def test_the_printed_policies_type_check_clean_on_the_server(kube, policies):
+    for env in CONFIGURATIONS.values():
+        route = policies.route(env)
+        for kind in ("mutatingadmissionpolicy", "validatingadmissionpolicy"):
+            for item in kube.get(kind)["items"]:
+                if item["metadata"]["name"].endswith(route):
+                    assert not item.get("status", {}).get("typeChecking", {}).get(
+                        "expressionWarnings"), item["metadata"]["name"]
