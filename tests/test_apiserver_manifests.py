@@ -14,8 +14,9 @@ from tests.test_helm import EXAMPLES, HELM, template, values_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "deploy" / "castslice.yaml", ROOT / "deploy" / "castslice-knative.yaml",
+         ROOT / "deploy" / "castslice-policy.yaml",
          *sorted((ROOT / "deploy" / "examples").glob("*.yaml"))]
-KUSTOMIZATIONS = [ROOT / "deploy" / name for name in ("plain", "knative", "dra",
+KUSTOMIZATIONS = [ROOT / "deploy" / name for name in ("plain", "knative", "dra", "policy",
                                                       "clusters/example")]
 CHART_RENDERS = [pytest.param((), id="defaults"),
                  pytest.param(("--set", "mode=knative"), id="knative-defaults"),

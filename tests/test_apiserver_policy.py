@@ -7,15 +7,21 @@ about by both or neither."""
 import copy
 import json
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from castslice.settings.envfile import read_env_file
 from tests.envtest import ControlPlane
-from tests.policies import Policies
+from tests.policies import Policies, printed, routed
 from tests.test_apiserver_webhook import REFUSED_BY_KUBERNETES, SENT, _resources
-from tests.webhooks import ROUTE, Webhooks, create, fresh
+from tests.webhooks import ROUTE, Webhooks, create, fresh, probe_pod
+
+ROOT = Path(__file__).resolve().parent.parent
 
 _WARNING = re.compile(r"^Warning: (.*)$", re.M)
 _POLICY_PREFIX = re.compile(r"^Validation failed for ValidatingAdmissionPolicy '[^']+' with "
@@ -147,3 +153,25 @@ def test_the_printed_policies_type_check_clean_on_the_server(kube, policies):
                 if item["metadata"]["name"].endswith(route):
                     assert not item.get("status", {}).get("typeChecking", {}).get(
                         "expressionWarnings"), item["metadata"]["name"]
+
+
+def test_the_one_file_install_converts_a_pod_with_no_castslice_running(kube):
+    """deploy/castslice-policy.yaml as shipped (only renamed and bound to one route, so it
+    leaves other tests' Pods alone): a GPU Pod that opts in is stored converted."""
+    shipped = [d for d in yaml.safe_load_all((ROOT / "deploy" / "castslice-policy.yaml")
+                                             .read_text()) if d]
+    assert shipped == printed(read_env_file(ROOT / "deploy" / "base" / "castslice.env"))
+    kube.apply(routed(shipped, "one-file"))
+    namespace = kube.namespace("one-file")
+    deadline = time.monotonic() + 30
+    while True:
+        stored, said = create(kube, probe_pod(namespace, "one-file"))
+        assert stored is not None, said
+        limits = stored["spec"]["containers"][0]["resources"]["limits"]
+        if limits == {"nvidia.com/gpu-shared": "1"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)  # the server compiles a new policy from its informer
+    assert limits == {"nvidia.com/gpu-shared": "1"}
+    assert stored["metadata"]["annotations"]["castops.io/sliced"] == (
+        "nvidia.com/gpu x1 -> nvidia.com/gpu-shared x1 (1 per GPU by default; opted in by "
+        "castops.io/optimize=true)")
