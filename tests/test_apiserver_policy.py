@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from castslice.cli import main
 from castslice.settings.envfile import read_env_file
 from tests.envtest import ControlPlane
 from tests.policies import Policies, printed, routed
@@ -175,3 +176,49 @@ def test_the_one_file_install_converts_a_pod_with_no_castslice_running(kube):
     assert stored["metadata"]["annotations"]["castops.io/sliced"] == (
         "nvidia.com/gpu x1 -> nvidia.com/gpu-shared x1 (1 per GPU by default; opted in by "
         "castops.io/optimize=true)")
+
+
+def _engines_as_stored(kube: ControlPlane, route: str) -> list[dict[str, Any]]:
+    """The policy objects of one route as the API server stores them (status included)."""
+    kinds = ("mutatingadmissionpolicies", "mutatingadmissionpolicybindings",
+             "validatingadmissionpolicies")
+    return [dict(item, kind=kind_name) for kind, kind_name in zip(kinds, (
+        "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicy"), strict=True)
+        for item in kube.get(kind)["items"] if item["metadata"]["name"].endswith(route)]
+
+
+def _doctor(documents: list[dict[str, Any]], env: dict[str, str], tmp_path: Path,
+            capsys: pytest.CaptureFixture[str]) -> list[str]:
+    listed = tmp_path / "cluster.json"
+    listed.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}))
+    main(["doctor", str(listed)], env)
+    return capsys.readouterr().out.splitlines()
+
+
+def test_doctor_names_the_live_policy_and_one_printed_from_another_configuration(
+        kube, policies, tmp_path, capsys):
+    stored = _engines_as_stored(kube, policies.route({}))
+    lines = _doctor(stored, {}, tmp_path, capsys)
+    assert any(line.startswith("ok: the policy engine decides (MutatingAdmissionPolicy "
+                               "castslice-castslice-policy") for line in lines), lines
+    assert not [line for line in lines if "another configuration" in line], lines
+    other = _doctor(stored, {"CASTSLICE_DEFAULT_SLICES": "2"}, tmp_path, capsys)
+    assert any(line.startswith("problem: MutatingAdmissionPolicy castslice-castslice-policy")
+               and "printed from another configuration" in line for line in other), other
+
+
+def test_doctor_says_both_engines_are_double_work(kube, policies, tmp_path, capsys):
+    webhook = yaml.safe_load_all((ROOT / "deploy" / "castslice.yaml").read_text())
+    configuration = next(d for d in webhook if d and d["kind"] == "MutatingWebhookConfiguration")
+    lines = _doctor([*_engines_as_stored(kube, policies.route({})), configuration], {},
+                    tmp_path, capsys)
+    assert any(line.startswith("warning: both engines are live (webhook castslice and policy "
+                               "castslice-castslice-policy") for line in lines), lines
+
+
+def test_doctor_names_a_policy_without_its_binding(tmp_path, capsys):
+    mutation = printed({})[0]
+    lines = _doctor([mutation], {}, tmp_path, capsys)
+    assert "warning: MutatingAdmissionPolicy castslice has no binding: it converts nothing " \
+           "(apply castslice policy's whole output)" in lines, lines

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from castslice.cli import main
-from castslice.cli.reports import COMMON
+from castslice.cli.reports import COMMON, ENGINES
 from tests.test_doctor import gfd_node
 
 DATA = Path(__file__).parent / "data"
@@ -53,9 +53,13 @@ def listed(*items):
 
 
 def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, capsys):
+    """A cluster that serves no admission policies (before 1.34) is no failure."""
     (cluster / "nodes.json").write_text(listed(gfd_node("dgx-1", 8)))
     for kind in COMMON:
         (cluster / f"{kind}.json").write_text(listed())
+    for kind in ENGINES:
+        (cluster / f"{kind}.err").write_text(
+            f'error: the server doesn\'t have a resource type "{kind}"\n')
     env = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared", "CASTSLICE_MAX_SLICES": "1",
            "CASTSLICE_PRESETS": "training=1,inference=1"}
     code = main(["doctor", "--context", "prod-eu", "--kubeconfig", "/etc/k.yaml"], env)
@@ -63,11 +67,12 @@ def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, 
         capsys.readouterr().out)
     assert calls(cluster) == [["get", kind, "-o", "json", "-A", "--context", "prod-eu",
                                "--kubeconfig", "/etc/k.yaml"]
-                              for kind in ("nodes", *COMMON)]
+                              for kind in ("nodes", *COMMON, *ENGINES)]
 
 
 def test_doctor_for_dra_reads_every_kind_it_needs(cluster, capsys):
-    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", *COMMON)
+    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", *COMMON,
+             *ENGINES)
     for kind in kinds:
         (cluster / f"{kind}.json").write_text(listed())
     assert main(["doctor", "--context", "c"], {"CASTSLICE_BACKEND": "dra"}) == 1
@@ -85,12 +90,12 @@ def test_savings_and_audit_read_pods_of_one_namespace(cluster, capsys):
 
 def test_with_nothing_piped_in_the_cluster_is_asked(cluster, capsys, monkeypatch):
     (cluster / "nodes.json").write_text(listed(gfd_node("a", 1)))
-    for kind in COMMON:
+    for kind in (*COMMON, *ENGINES):
         (cluster / f"{kind}.json").write_text(listed())
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     main(["doctor"], {})
     assert calls(cluster) == [["get", kind, "-o", "json", "-A"]
-                              for kind in ("nodes", *COMMON)]
+                              for kind in ("nodes", *COMMON, *ENGINES)]
     capsys.readouterr()
 
 

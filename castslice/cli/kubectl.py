@@ -32,11 +32,15 @@ def asks_cluster(args: argparse.Namespace) -> bool:
     return bool(flags) or (args.file is None and sys.stdin.isatty())
 
 
-def read(args: argparse.Namespace, kinds: tuple[str, ...]) -> list[Any]:
-    """The documents to report on, from the file, stdin, or the cluster."""
+def read(args: argparse.Namespace, kinds: tuple[str, ...],
+         optional: tuple[str, ...] = ()) -> list[Any]:
+    """The documents to report on, from the file, stdin, or the cluster; `optional` kinds
+    read only where the cluster serves them."""
     if not asks_cluster(args):
         return documents("-" if args.file is None else args.file)
-    return [get(args, kind) for kind in kinds]
+    return [get(args, kind) for kind in kinds] + [
+        found for kind in optional
+        if (found := _run(command(args, kind), kind, unserved_ok=True)) is not None]
 
 
 def _flags(args: argparse.Namespace) -> list[str]:
@@ -63,7 +67,9 @@ def dry_run(args: argparse.Namespace, document: dict[str, Any]) -> Any:
     return _run(line, str(document.get("kind", "object")).lower() + "s", json.dumps(document))
 
 
-def _run(line: list[str], kind: str, stdin: str | None = None) -> Any:
+def _run(line: list[str], kind: str, stdin: str | None = None,
+         unserved_ok: bool = False) -> Any:
+    """kubectl's JSON; with `unserved_ok`, None where the cluster does not serve `kind`."""
     if sys.stderr.isatty():
         print(f"castslice: {' '.join(line)}", file=sys.stderr)
     try:
@@ -73,6 +79,8 @@ def _run(line: list[str], kind: str, stdin: str | None = None) -> Any:
                       "into castslice") from None
     except subprocess.TimeoutExpired:
         raise Failure(f"{' '.join(line)} did not answer in 300 s") from None
+    if done.returncode != 0 and unserved_ok and "doesn't have a resource type" in done.stderr:
+        return None
     if done.returncode != 0:
         raise Failure(_explain(kind, done.stderr))
     try:

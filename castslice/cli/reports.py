@@ -14,6 +14,9 @@ DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "devi
                 "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
 """What each back-end's doctor reads from the cluster, beside COMMON."""
 COMMON = ("resourcequotas", "mutatingwebhookconfigurations", "daemonsets")
+ENGINES = ("mutatingadmissionpolicies", "mutatingadmissionpolicybindings",
+           "validatingadmissionpolicies")
+"""The policy engine's objects: read where the cluster serves them (1.34+ with the gate)."""
 
 
 def register(command: Register) -> None:
@@ -71,7 +74,7 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.cluster.doctor import diagnose
 
     policy = load_config(env).policy
-    found = kubectl.read(args, (*DOCTOR_READS[policy.backend], *COMMON))
+    found = kubectl.read(args, (*DOCTOR_READS[policy.backend], *COMMON), optional=ENGINES)
     if policy.backend == "dra" and policy.dra_devices == "shares" and kubectl.asks_cluster(args):
         found.append(kubectl.dry_run(args, dra.capacity_probe(policy, args.namespace or
                                                               "default")))

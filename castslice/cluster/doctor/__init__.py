@@ -3,13 +3,23 @@
 One check per back-end (`extended`, `mig`, `dra`), each `check(documents, policy) ->
 Diagnosis` over what `kubectl get ... -o json` printed, then the checks common to all: the
 memory that memory asks are granted from (`memory.py`), quotas (`quota.py`), the webhook's
-matchConditions (`webhook.py`) and dcgm-exporter's settings (`exporter.py`); `Diagnosis`
+matchConditions (`webhook.py`), which engine decides (`engine.py`) and dcgm-exporter's
+settings (`exporter.py`); `Diagnosis`
 sits below them in `diagnosis.py`, so no check imports another.
 """
 
 from typing import Any
 
-from castslice.cluster.doctor import dra, exporter, extended, memory, mig, quota, webhook
+from castslice.cluster.doctor import (
+    dra,
+    engine,
+    exporter,
+    extended,
+    memory,
+    mig,
+    quota,
+    webhook,
+)
 from castslice.cluster.doctor.diagnosis import Diagnosis
 from castslice.functions.policy import Policy
 
@@ -24,5 +34,6 @@ def diagnose(documents: list[Any], policy: Policy) -> Diagnosis:
     memory.check(documents, policy, result)
     quota.check(documents, policy, result)
     webhook.check(documents, policy, result)
+    engine.check(documents, policy, result)
     exporter.check(documents, policy, result)
     return result
