@@ -2,8 +2,8 @@
 kube-apiserver v1.36 (tests/envtest.py) with `castslice serve` behind the shipped webhook
 configuration: Pods created as dry runs through the API server's own HTTPS endpoint,
 interleaved one by one under three configurations selected by label — no webhook, the
-webhook without matchConditions (every Pod sent, as before 0.6) and as shipped (only GPU
-Pods sent). Latency is the client's, so it includes the API server's own work; the
+webhook without matchConditions (every Pod sent, as before 0.6), as shipped (only GPU
+Pods sent), and the policy engine (`castslice policy`'s objects, no CastSlice process). Latency is the client's, so it includes the API server's own work; the
 difference between the rows is what the webhook adds. CastSlice's admission metric counts
 what reached it."""
 
@@ -19,10 +19,12 @@ from typing import Any
 
 from tests.envtest import ControlPlane, assets, control_plane
 from tests.served import Served, serve
+from tests.policies import printed, routed
 from tests.webhooks import ROUTE, admissions, pointed_at, shipped_webhook
 
 KINDS = {"none": "no webhook", "unfiltered": "webhook, no matchConditions",
-         "shipped": "webhook as shipped"}
+         "shipped": "webhook as shipped", "policy": "policy engine (castslice policy)"}
+GPU_ROWS = {"shipped_gpu": "GPU Pods, webhook as shipped", "policy_gpu": "GPU Pods, policy engine"}
 
 
 def _pod(route: str, gpu: bool) -> bytes:
@@ -63,6 +65,7 @@ def _register(kube: ControlPlane, served: Served) -> None:
     kube.apply([pointed_at(hook, f"castslice-bench-{route}", url, ca,
                            {"matchLabels": {ROUTE: route}})
                 for route, hook in (("unfiltered", unfiltered), ("shipped", shipped))])
+    kube.apply(routed(printed({}), "policy"))
     conn = _client(kube)
     for route in ("unfiltered", "shipped"):
         before, end = admissions(served), time.monotonic() + 30
@@ -70,6 +73,12 @@ def _register(kube: ControlPlane, served: Served) -> None:
             assert time.monotonic() < end, f"the API server never called {route}"
             _create(conn, _pod(route, gpu=True))
             time.sleep(0.1)
+    end = time.monotonic() + 30
+    while "castops.io/sliced" not in kube.kubectl(
+            "create", "--dry-run=server", "-o", "json", "-f", "-",
+            stdin=_pod("policy", gpu=True).decode()).stdout:
+        assert time.monotonic() < end, "the policy engine never converted a Pod"
+        time.sleep(0.1)
 
 
 def run(pods: int) -> dict[str, Any] | None:
@@ -81,7 +90,7 @@ def run(pods: int) -> dict[str, Any] | None:
             serve(Path(tmp) / "server", {}, workers=1) as served:
         _register(kube, served)
         conn = _client(kube)
-        times: dict[str, list[float]] = {kind: [] for kind in (*KINDS, "shipped_gpu")}
+        times: dict[str, list[float]] = {kind: [] for kind in (*KINDS, *GPU_ROWS)}
         sent = dict.fromkeys(times, 0)
         for _ in range(pods):
             for kind in times:
@@ -101,8 +110,7 @@ def table(found: dict[str, Any], cpu_us: float) -> str:
     lines = [f"  {'Pods created (dry run)':38} {'p50 ms':>7} {'p99 ms':>7} {'+p50 ms':>8} "
              f"{'sent to CastSlice':>18}"]
     for kind, figures in found.items():
-        what = KINDS.get(kind, "GPU Pods, webhook as shipped") + (
-            "" if kind.endswith("_gpu") else ", no GPU")
+        what = GPU_ROWS[kind] if kind in GPU_ROWS else KINDS[kind] + ", no GPU"
         lines.append(f"  {what:38} {figures['p50_ms']:>7.2f} {figures['p99_ms']:>7.2f} "
                      f"{figures['p50_ms'] - floor:>+8.2f} "
                      f"{figures['sent']:>8} of {figures['pods']}")

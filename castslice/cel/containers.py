@@ -56,11 +56,23 @@ def _problem(source: str) -> str:
             f"{broken[1][0]} ? {broken[1][1]} : ''")
 
 
-def _records(list_name: str, policy: Policy) -> str:
+def _per_container(list_name: str, policy: Policy, body: str) -> str:
+    """CEL mapping each container of a list to `body`, which may read the container `c`,
+    its position `i`, its limits and requests `r`, its source counts `n` and what it
+    already holds `h`."""
     source = literal(policy.source_resource)
     containers = LISTS[list_name]
     counts = (f"({source} in r[0] ? [{whole_count(f'r[0][{source}]')}] : []) + "
               f"({source} in r[1] ? [{whole_count(f'r[1][{source}]')}] : [])")
+    return (f"lists.range(size({containers})).map(i, [{containers}[i]].map(c, "
+            "[[c.?resources.?limits.orValue({}), c.?resources.?requests.orValue({})]].map(r, "
+            f"[{counts}].map(n, [{_held(policy)}].map(h, {body})[0])[0])[0])[0])")
+
+
+def _records(list_name: str, policy: Policy) -> str:
+    """One record per container: what the later variables filter (no texts: those are
+    the warnings policy's alone, `_problems`)."""
+    source = literal(policy.source_resource)
     sidecar = "c.?restartPolicy.orValue('') == 'Always'" if list_name == INIT else "false"
     record = ", ".join(f"'{key}': dyn({value})" for key, value in {
         "list": literal(list_name), "position": "i",
@@ -70,11 +82,8 @@ def _records(list_name: str, policy: Policy) -> str:
         "held": "size(h) > 0", "sidecar": sidecar,
         "sections": f"({source} in r[0] ? ['limits'] : []) + "
                     f"({source} in r[1] ? ['requests'] : [])",
-        "claims": "c.?resources.?claims.hasValue()",
-        "problem": _problem(policy.source_resource)}.items())
-    return (f"lists.range(size({containers})).map(i, [{containers}[i]].map(c, "
-            "[[c.?resources.?limits.orValue({}), c.?resources.?requests.orValue({})]].map(r, "
-            f"[{counts}].map(n, [{_held(policy)}].map(h, {{{record}}})[0])[0])[0])[0])")
+        "claims": "c.?resources.?claims.hasValue()"}.items())
+    return _per_container(list_name, policy, f"{{{record}}}")
 
 
 def scan_variables(policy: Policy) -> list[tuple[str, str]]:
@@ -100,7 +109,8 @@ def scan_variables(policy: Policy) -> list[tuple[str, str]]:
         ("gpus", f"([size({claimed})] + variables.holdings.filter(h, h.list == 'initContainers' "
                  "&& !h.sidecar).map(h, 1 + size(variables.holdings.filter(s, s.sidecar && "
                  "int(s.position) < int(h.position))))).max()"),
-        ("problems", "variables.scan.filter(e, e.problem != '').map(e, string(e.problem))" + (
+        ("problems", "(" + " + ".join(_per_container(name, policy, _problem(
+            policy.source_resource)) for name in (INIT, REGULAR)) + ").filter(p, p != '')" + (
             f" + (variables.gpus > {MAX_CLAIMS} ? [{cap}] : [])" if dra else "")),
         ("has_ops", "size(variables.holdings) > 0" + (
             f" && variables.gpus <= {MAX_CLAIMS}" if dra else "")),
