@@ -3,7 +3,8 @@ kube-apiserver v1.36 (tests/envtest.py) with `castslice serve` behind the shippe
 configuration: Pods created as dry runs through the API server's own HTTPS endpoint,
 interleaved one by one under three configurations selected by label — no webhook, the
 webhook without matchConditions (every Pod sent, as before 0.6), as shipped (only GPU
-Pods sent), and the policy engine (`castslice policy`'s objects, no CastSlice process). Latency is the client's, so it includes the API server's own work; the
+Pods sent), and the policy engine (`castslice policy`'s objects, no CastSlice process).
+Latency is the client's, so it includes the API server's own work; the
 difference between the rows is what the webhook adds. CastSlice's admission metric counts
 what reached it."""
 
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.envtest import ControlPlane, assets, control_plane
-from tests.served import Served, serve
 from tests.policies import printed, routed
+from tests.served import Served, serve
 from tests.webhooks import ROUTE, admissions, pointed_at, shipped_webhook
 
 KINDS = {"none": "no webhook", "unfiltered": "webhook, no matchConditions",

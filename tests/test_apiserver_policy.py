@@ -19,7 +19,7 @@ from castslice.cli import main
 from castslice.settings.envfile import read_env_file
 from tests.envtest import ControlPlane
 from tests.policies import Policies, printed, routed
-from tests.test_apiserver_webhook import REFUSED_BY_KUBERNETES, SENT, _resources
+from tests.test_apiserver_webhook import REFUSED_BY_KUBERNETES, SENT, _resources, case_pod
 from tests.webhooks import ROUTE, Webhooks, create, fresh, probe_pod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +41,7 @@ def policies(kube: ControlPlane) -> Policies:
 
 def _created(kube: ControlPlane, case, route: str) -> tuple[dict | None, str, list[str]]:
     """The case's Pod created under `route`: as stored, what kubectl said, the warnings."""
-    request = case.request["request"]
-    namespace = request["namespace"]
-    kube.ensure_namespace(namespace)
-    pod = copy.deepcopy(request["object"])
-    pod["metadata"].pop("managedFields", None)
-    pod["metadata"]["namespace"] = namespace
-    pod["metadata"].setdefault("labels", {})[ROUTE] = route
-    stored, said = create(kube, pod)
+    stored, said = create(kube, case_pod(kube, case, route))
     warnings = [_POLICY_PREFIX.sub("", w) for w in _WARNING.findall(said)]
     return stored, said, warnings
 

@@ -81,11 +81,7 @@ def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
     route, served = webhooks.route(case.env)
     request = case.request["request"]
     namespace = request["namespace"]
-    kube.ensure_namespace(namespace)
-    pod = copy.deepcopy(request["object"])
-    pod["metadata"].pop("managedFields", None)
-    pod["metadata"]["namespace"] = namespace
-    pod["metadata"].setdefault("labels", {})[ROUTE] = route
+    pod = case_pod(kube, case, route)
     called = sent(pod) and namespace not in SKIPPED_NAMESPACES
     before = admissions(served)
     stored, said = create(kube, pod)
@@ -106,6 +102,18 @@ def test_stored_pod_is_what_the_golden_answer_says(kube, webhooks, case):
     assert _resources(stored) == _resources(expected)
     for warning in response.get("warnings", []):
         assert f"Warning: {warning}" in said
+
+
+def case_pod(kube: ControlPlane, case: events.Case, route: str) -> dict[str, Any]:
+    """A golden case's Pod as a client would create it, in its namespace (made if absent),
+    labelled for `route`."""
+    request = case.request["request"]
+    kube.ensure_namespace(request["namespace"])
+    pod = copy.deepcopy(request["object"])
+    pod["metadata"].pop("managedFields", None)
+    pod["metadata"]["namespace"] = request["namespace"]
+    pod["metadata"].setdefault("labels", {})[ROUTE] = route
+    return pod
 
 
 def _created_while_down(kube: ControlPlane, route: str) -> tuple[str, dict[str, Any]]:
