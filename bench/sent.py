@@ -24,7 +24,7 @@ from tests.served import Served, serve
 from tests.webhooks import ROUTE, admissions, pointed_at, shipped_webhook
 
 KINDS = {"none": "no webhook", "unfiltered": "webhook, no matchConditions",
-         "shipped": "webhook as shipped", "policy": "policy engine (castslice policy)"}
+         "shipped": "webhook as shipped", "policy": "policy engine"}
 GPU_ROWS = {"shipped_gpu": "GPU Pods, webhook as shipped", "policy_gpu": "GPU Pods, policy engine"}
 
 

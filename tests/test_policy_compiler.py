@@ -56,14 +56,17 @@ def test_a_string_literal_reads_back_as_the_string(text):
     assert json.loads(literal(text)) == text
 
 
-def test_policy_prints_a_mutation_and_a_warnings_policy_with_their_bindings(capsys):
+def test_policy_prints_a_mutation_a_warnings_and_an_audit_policy_with_their_bindings(capsys):
     assert main(["policy"], {}) == 0
     objects = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
         ("MutatingAdmissionPolicy", "castslice"), ("MutatingAdmissionPolicyBinding", "castslice"),
         ("ValidatingAdmissionPolicy", "castslice-warnings"),
-        ("ValidatingAdmissionPolicyBinding", "castslice-warnings")]
+        ("ValidatingAdmissionPolicyBinding", "castslice-warnings"),
+        ("ValidatingAdmissionPolicy", "castslice-audit"),
+        ("ValidatingAdmissionPolicyBinding", "castslice-audit")]
     assert objects[3]["spec"]["validationActions"] == ["Warn"]
+    assert objects[5]["spec"]["validationActions"] == ["Audit"]
     assert len({o["metadata"]["annotations"][HASH] for o in objects}) == 1
 
 

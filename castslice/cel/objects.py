@@ -25,6 +25,7 @@ API = "admissionregistration.k8s.io/v1"
 NAME = "castslice"
 WARNINGS = "castslice-warnings"
 REFUSALS = "castslice-refusals"
+AUDIT = "castslice-audit"
 HASH = "castslice.castops.io/configuration"
 """The annotation holding the hash of the printed set (of its specs)."""
 LABELS = {"app.kubernetes.io/name": "castslice", "app.kubernetes.io/component": "policy"}
@@ -45,21 +46,28 @@ def policy_objects(policy: Policy) -> list[dict[str, Any]]:
     """The objects `castslice policy` prints, for `kubectl apply -f -`."""
     shared = {"failurePolicy": "Ignore", "matchConstraints": _MATCH,
               "matchConditions": policy_conditions(policy), "variables": variables(policy)}
+    checked = shared | {"matchConditions": [*policy_conditions(policy), _may_warn(policy)]}
     specs: list[tuple[str, str, dict[str, Any]]] = [
         ("MutatingAdmissionPolicy", NAME, shared | {
             "reinvocationPolicy": "IfNeeded",
             "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": patch(policy)}}]}),
         ("MutatingAdmissionPolicyBinding", NAME, {"policyName": NAME}),
-        ("ValidatingAdmissionPolicy", WARNINGS, shared | {
-            "validations": _warnings(policy),
-            "auditAnnotations": [{"key": AUDIT_KEY, "valueExpression": (
-                f"object.metadata.?annotations[?{literal(SLICED)}].orValue('')")}]}),
+        ("ValidatingAdmissionPolicy", WARNINGS, checked | {"validations": _warnings(policy)}),
         ("ValidatingAdmissionPolicyBinding", WARNINGS,
          {"policyName": WARNINGS, "validationActions": ["Warn"]}),
+        ("ValidatingAdmissionPolicy", AUDIT, {
+            "failurePolicy": "Ignore", "matchConstraints": _MATCH,
+            "matchConditions": [{"name": "converted", "expression": (
+                f"has(object.metadata.annotations) && {literal(SLICED)} in "
+                "object.metadata.annotations")}],
+            "auditAnnotations": [{"key": AUDIT_KEY, "valueExpression": (
+                f"object.metadata.?annotations[?{literal(SLICED)}].orValue('')")}]}),
+        ("ValidatingAdmissionPolicyBinding", AUDIT,
+         {"policyName": AUDIT, "validationActions": ["Audit"]}),
     ]
     if policy.on_invalid == "deny":
         specs += [
-            ("ValidatingAdmissionPolicy", REFUSALS, shared | {"validations": [{
+            ("ValidatingAdmissionPolicy", REFUSALS, checked | {"validations": [{
                 "expression": "!variables.denied", "reason": "Invalid",
                 "messageExpression": f"({invalid_messages(policy)})"}]}),
             ("ValidatingAdmissionPolicyBinding", REFUSALS,
@@ -68,6 +76,22 @@ def policy_objects(policy: Policy) -> list[dict[str, Any]]:
     return [{"apiVersion": API, "kind": kind,
              "metadata": {"name": name, "labels": LABELS, "annotations": {HASH: digest}},
              "spec": spec} for kind, name, spec in specs]
+
+
+def _may_warn(policy: Policy) -> dict[str, str]:
+    """Whether any warning or refusal can apply once the mutation is done, read cheaply so
+    that the common converted Pod skips the checks: an annotation that may be invalid or an
+    odd optimize value, or a container still holding the source (every other warning is
+    about such a container)."""
+    source = literal(policy.source_resource)
+    annotations = "object.metadata.annotations"
+    granting = " || ".join(f"{literal(a)} in {annotations}" for a in GRANTED)
+    return {"name": "may-warn", "expression": (
+        "(object.spec.containers + object.spec.?initContainers.orValue([])).exists(c, "
+        f"{source} in c.?resources.?limits.orValue({{}}) || "
+        f"{source} in c.?resources.?requests.orValue({{}})) || (has({annotations}) && ("
+        f"{granting} || ({literal(OPTIMIZE)} in {annotations} && "
+        f"!({annotations}[{literal(OPTIMIZE)}] in ['true', 'false']))))")}
 
 
 def fingerprint(specs: list[dict[str, Any]]) -> str:
