@@ -64,7 +64,11 @@ def test_policy_prints_a_mutation_a_warnings_and_an_audit_policy_with_their_bind
         ("ValidatingAdmissionPolicy", "castslice-warnings"),
         ("ValidatingAdmissionPolicyBinding", "castslice-warnings"),
         ("ValidatingAdmissionPolicy", "castslice-audit"),
-        ("ValidatingAdmissionPolicyBinding", "castslice-audit")]
+        ("ValidatingAdmissionPolicyBinding", "castslice-audit"),
+        ("MutatingAdmissionPolicy", "castslice-quota-guard"),
+        ("MutatingAdmissionPolicyBinding", "castslice-quota-guard"),
+        ("ValidatingAdmissionPolicy", "castslice-quota-backstop"),
+        ("ValidatingAdmissionPolicyBinding", "castslice-quota-backstop")]
     assert objects[3]["spec"]["validationActions"] == ["Warn"]
     assert objects[5]["spec"]["validationActions"] == ["Audit"]
     assert len({o["metadata"]["annotations"][HASH] for o in objects}) == 1

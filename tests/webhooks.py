@@ -126,9 +126,9 @@ class Webhooks:
         self.stack.close()
 
 
-def fresh(kube: ControlPlane, tmp: Path) -> Iterator[Webhooks]:
+def fresh(kube: ControlPlane, tmp: Path, prefix: str = "castslice-test") -> Iterator[Webhooks]:
     """A Webhooks registry, closed after use (for fixtures)."""
-    registry = Webhooks(kube, tmp, shipped_webhook())
+    registry = Webhooks(kube, tmp, shipped_webhook(), prefix)
     try:
         yield registry
     finally:

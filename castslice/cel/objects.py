@@ -13,12 +13,14 @@ import json
 from typing import Any
 
 from castslice.cel.containers import scan_variables
+from castslice.cel.guard import guard_objects
 from castslice.cel.literals import literal
 from castslice.cel.patches import decision_variables, message, patch
 from castslice.cel.selection import policy_conditions, selection_variables
 from castslice.cel.slices import GRANTED, invalid_message, invalid_messages, slice_variables
 from castslice.cel.texts import short, show
-from castslice.functions.annotations import AUDIT_KEY, OPTIMIZE, SLICED
+from castslice.functions.annotations import AUDIT_KEY, OPTIMIZE, QUOTA_GUARD, SLICED
+from castslice.functions.decide import quota_text
 from castslice.functions.policy import Policy
 
 API = "admissionregistration.k8s.io/v1"
@@ -65,17 +67,49 @@ def policy_objects(policy: Policy) -> list[dict[str, Any]]:
         ("ValidatingAdmissionPolicyBinding", AUDIT,
          {"policyName": AUDIT, "validationActions": ["Audit"]}),
     ]
-    if policy.on_invalid == "deny":
+    refusals = _refusals(policy)
+    if refusals:
         specs += [
-            ("ValidatingAdmissionPolicy", REFUSALS, checked | {"validations": [{
-                "expression": "!variables.denied", "reason": "Invalid",
-                "messageExpression": f"({invalid_messages(policy)})"}]}),
+            ("ValidatingAdmissionPolicy", REFUSALS, checked | {"validations": refusals}),
             ("ValidatingAdmissionPolicyBinding", REFUSALS,
              {"policyName": REFUSALS, "validationActions": ["Deny"]})]
+    specs += guard_objects(policy, backstop=True)
+    return _objects(specs)
+
+
+def guard_install(policy: Policy) -> list[dict[str, Any]]:
+    """The quota guard alone, for the webhook's installs (MutatingAdmissionPolicies run
+    before any webhook, so no backstop is needed there)."""
+    labels = {"app.kubernetes.io/name": "castslice"}
+    return [{"apiVersion": API, "kind": kind, "metadata": {"name": name, "labels": labels},
+             "spec": spec} for kind, name, spec in guard_objects(policy, backstop=False)]
+
+
+def _objects(specs: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     digest = fingerprint([spec for _, _, spec in specs])
     return [{"apiVersion": API, "kind": kind,
              "metadata": {"name": name, "labels": LABELS, "annotations": {HASH: digest}},
              "spec": spec} for kind, name, spec in specs]
+
+
+def _refusals(policy: Policy) -> list[dict[str, str]]:
+    """The webhook's denials: an invalid annotation under CASTSLICE_ON_INVALID=deny, a Pod
+    the quota guard names under CASTSLICE_ON_QUOTA_ESCAPE=deny."""
+    found = []
+    if policy.on_invalid == "deny":
+        found.append({"expression": "!variables.denied", "reason": "Invalid",
+                      "messageExpression": f"({invalid_messages(policy)})"})
+    if policy.on_quota_escape == "deny":
+        found.append({"expression": "!(variables.would_convert && variables.quota_escape != '')",
+                      "reason": "Forbidden", "messageExpression": _quota_text(policy)})
+    return found
+
+
+def _quota_text(policy: Policy) -> str:
+    """decide.quota_text in CEL."""
+    said = quota_text("QUOTA", policy)
+    before, _, after = said.partition("QUOTA")
+    return short(f"{literal(before)} + variables.quota_escape + {literal(after)}")
 
 
 def _may_warn(policy: Policy) -> dict[str, str]:
@@ -90,7 +124,8 @@ def _may_warn(policy: Policy) -> dict[str, str]:
         "(object.spec.containers + object.spec.?initContainers.orValue([])).exists(c, "
         f"{source} in c.?resources.?limits.orValue({{}}) || "
         f"{source} in c.?resources.?requests.orValue({{}})) || (has({annotations}) && ("
-        f"{granting} || ({literal(OPTIMIZE)} in {annotations} && "
+        f"{granting} || {literal(QUOTA_GUARD)} in {annotations} || "
+        f"({literal(OPTIMIZE)} in {annotations} && "
         f"!({annotations}[{literal(OPTIMIZE)}] in ['true', 'false']))))")}
 
 
@@ -121,6 +156,9 @@ def _warnings(policy: Policy) -> list[dict[str, str]]:
         {"expression": f"!({converting} && variables.unfit != '')",
          "messageExpression": short("variables.by + ': ' + variables.unfit + '; left unchanged'")},
     ]
+    if policy.on_quota_escape == "warn":
+        found.append({"expression": "!(variables.would_convert && variables.quota_escape != '')",
+                      "messageExpression": _quota_text(policy)})
     largest = policy.largest_slices()
     if largest is not None:
         found.append({"expression": f"!({converting} && variables.unfit == '' && "

@@ -3,11 +3,12 @@ converting containers (patch.rewrite_resources, claims.rewrite_claims) and the
 castops.io/sliced annotation with the webhook's text (decide.decide)."""
 
 from castslice.cel.literals import literal
-from castslice.functions.annotations import SLICED
+from castslice.functions.annotations import QUOTA_GUARD, SLICED
 from castslice.functions.claims import CLAIM_PREFIX
 from castslice.functions.mig import compute
 from castslice.functions.patch import pointer
 from castslice.functions.policy import Policy
+from castslice.functions.quota import counted_as
 
 
 def decision_variables(policy: Policy) -> list[tuple[str, str]]:
@@ -18,8 +19,8 @@ def decision_variables(policy: Policy) -> list[tuple[str, str]]:
     found = [
         ("denied", "variables.opted && variables.invalid.exists(x, x)"
          if policy.on_invalid == "deny" else "false"),
-        ("converts", "variables.opted && !variables.denied && variables.most <= 1 && "
-                     f"variables.has_ops && variables.unfit == ''{fits}"),
+        ("would_convert", "variables.opted && !variables.denied && variables.most <= 1 && "
+                          f"variables.has_ops && variables.unfit == ''{fits}"),
     ]
     if policy.backend == "mig":
         target = literal(policy.mig_resource(policy.mig_profiles[-1]))
@@ -29,6 +30,16 @@ def decision_variables(policy: Policy) -> list[tuple[str, str]]:
         found.append(("target", target))
     if policy.backend == "dra":
         found += _claim_variables(policy)
+    counted = ("['requests.' + variables.target]" if policy.backend == "mig" else
+               literal(sorted(counted_as(policy, 1))))
+    found += [
+        ("quota_escape", (
+            f"[object.metadata.?annotations[?{literal(QUOTA_GUARD)}].orValue('')].map(v, v == '' "
+            "? '' : [v.split(';').filter(e, !(size(e.split('=')) > 1 ? e.split('=')[1].split('|')"
+            f" : ['']).exists(k, k in {counted})).map(e, e.split('=')[0])].map(f, size(f) > 0 ? "
+            "f[0] : '')[0])[0]")),
+        ("converts", "variables.would_convert && variables.quota_escape == ''"),
+    ]
     return found
 
 

@@ -18,6 +18,7 @@ from castslice.functions.patch import (
 )
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import scaled
+from castslice.functions.quota import escaping_quota
 from castslice.functions.reviews import AdmissionRequest, PatchOp, mapping, metadata_of
 from castslice.functions.rules import first_match
 from castslice.functions.text import short
@@ -108,6 +109,9 @@ def decide(request: AdmissionRequest, policy: Policy) -> Decision:
             memory=choice.memory)
     if becomes is None:
         return _nothing_fits(policy, choice, warnings)
+    escaping = escaping_quota(annotations, policy, choice.value)
+    if escaping is not None:
+        return _quota_guarded(escaping, policy, choice, warnings)
     gpus = rewrite.scheduled_gpus()
     message = (f"{policy.source_resource} x{gpus} -> {becomes(gpus)} ({choice.value} per GPU "
                f"by {choice.by}; opted in by {by})")
@@ -143,6 +147,22 @@ def _nothing_fits(policy: Policy, choice: resolve.Choice,
                                      "left unchanged")
     return Decision("passed", kind, warnings=(*warnings, AdmissionWarning(kind, short(text))),
                     slices=choice.value)
+
+
+def quota_text(quota: str, policy: Policy) -> str:
+    """Why the quota guard leaves a Pod whole: the quota, and where the fix is."""
+    return short(f"ResourceQuota {quota} limits {policy.source_resource} and would not count "
+                 "this Pod converted; left whole (see castslice quotas)")
+
+
+def _quota_guarded(quota: str, policy: Policy, choice: resolve.Choice,
+                   warnings: tuple[AdmissionWarning, ...]) -> Decision:
+    """A conversion the namespace's quota would not count: whole, or refused on request."""
+    text = quota_text(quota, policy)
+    if policy.on_quota_escape == "deny":
+        return Decision("denied", "quota-guard", warnings=warnings, message=text)
+    return Decision("passed", "quota-guard", warnings=(
+        *warnings, AdmissionWarning("quota-guard", text)), slices=choice.value)
 
 
 class _BackendRewrite(NamedTuple):

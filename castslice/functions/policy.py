@@ -33,6 +33,8 @@ class Policy:
     max_slices: int = 64
     presets: Mapping[str, int] = field(default_factory=lambda: DEFAULT_PRESETS)
     on_invalid: Literal["warn", "deny"] = "warn"
+    on_quota_escape: Literal["warn", "deny"] = "warn"
+    """What a Pod the quota guard names gets: left whole with a warning, or refused."""
     exclude_namespaces: frozenset[str] = frozenset({"kube-system"})
     rules: tuple[Rule, ...] = ()
     backend: Backend = "extended"

@@ -60,6 +60,8 @@ def read_policy(read: Reader, namespace: str | None) -> Policy:
         max_slices=max_slices,
         presets=MappingProxyType(presets),
         on_invalid=read.choice("ON_INVALID", "warn", ("warn", "deny")),  # type: ignore[arg-type]
+        on_quota_escape=read.choice(  # type: ignore[arg-type]
+            "ON_QUOTA_ESCAPE", "warn", ("warn", "deny")),
         exclude_namespaces=frozenset(excluded) | ({namespace} if namespace else set()),
         rules=read.parse("RULES", "", lambda v: parse_rules(v, presets, max_slices)),
         mig_resource_prefix=mig_prefix,
