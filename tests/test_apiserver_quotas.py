@@ -77,9 +77,9 @@ def test_opting_in_escapes_a_gpu_quota_that_lists_only_whole_gpus(kube, webhooks
     assert code == 1
     assert lines == [
         f"problem: namespace {namespace}: ResourceQuota gpu limits requests.nvidia.com/gpu to 2 "
-        "but not requests.nvidia.com/gpu.shared: opted-in Pods converted there hold GPUs "
-        f"outside the quota (castslice quotas -n {namespace} --shared-gpus K | kubectl apply "
-        "-f -)"]
+        "but not requests.nvidia.com/gpu.shared: opted-in Pods there stay whole (the quota "
+        "guard) or, without the guard, hold GPUs outside the quota (castslice quotas -n "
+        f"{namespace} --shared-gpus K | kubectl apply -f -)"]
 
 
 def test_the_printed_split_keeps_whole_and_converted_gpus_within_the_quota(kube, webhooks,
@@ -131,7 +131,7 @@ def test_under_mig_each_profile_is_bounded_alone(kube, webhooks, capsys):
     assert main(["quotas", "--kubeconfig", str(kube.kubeconfig), "-n", namespace,
                  "--shared-gpus", "1"], MIG) == 0
     printed = capsys.readouterr().out
-    assert "can hold up to 5.28571 GPUs' worth" in printed
+    assert "can fill up to 6 cards" in printed
     kube.apply(printed)
     _wait_enforced(kube, namespace)
     dev = probe_pod(namespace, route)
@@ -166,3 +166,41 @@ def test_under_dra_claims_are_counted_as_devices_of_their_class(kube, webhooks, 
     claims = kube.get("resourceclaims", "-n", namespace)["items"]
     used = kube.get("resourcequota", "gpu", "-n", namespace)["status"]["used"]
     assert (len(claims), used["gpu.nvidia.com.deviceclass.resource.k8s.io/devices"]) == (4, "4")
+
+
+def test_under_dra_a_class_with_the_source_as_extended_resource_counts_every_claim(
+        kube, webhooks, capsys):
+    """NVIDIA's driver chart gives gpu.nvidia.com extendedResourceName nvidia.com/gpu: every
+    claim of it is charged requests.nvidia.com/gpu too (DRAExtendedResource, on in 1.36), so
+    a quota of whole GPUs holds: doctor says so and `quotas` leaves it alone."""
+    env = {"CASTSLICE_BACKEND": "dra", "CASTSLICE_DRA_DEVICES": "shares",
+           "CASTSLICE_SLICES_PER_GPU": "4"}
+    gpu_class = {"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass",
+                 "metadata": {"name": "gpu.nvidia.com"},
+                 "spec": {"selectors": [{"cel": {
+                     "expression": "device.driver == 'gpu.nvidia.com'"}}],
+                     "extendedResourceName": "nvidia.com/gpu"}}
+    kube.apply([gpu_class])
+    try:
+        route, _ = webhooks.route(env)
+        namespace = _team(kube)
+        assert main(["dra-templates", "-n", namespace], env) == 0
+        kube.apply(capsys.readouterr().out)
+        for _ in range(4):
+            stored, said = create(kube, probe_pod(namespace, route))
+            assert stored is not None and stored["spec"].get("resourceClaims"), said
+        time.sleep(4)  # the claim controller makes claims; quota refuses past 2
+        claims = kube.get("resourceclaims", "-n", namespace)["items"]
+        used = kube.get("resourcequota", "gpu", "-n", namespace)["status"]["used"]
+        assert (len(claims), used["requests.nvidia.com/gpu"]) == (2, "2")
+        code = main(["doctor", "--kubeconfig", str(kube.kubeconfig), "-n", namespace], env)
+        lines = [line for line in capsys.readouterr().out.splitlines() if "ResourceQuota" in line]
+        assert lines == [f"ok: namespace {namespace}: ResourceQuota gpu limits "
+                         "requests.nvidia.com/gpu, and claims of DeviceClass gpu.nvidia.com are "
+                         "charged it too (extendedResourceName): nothing escapes"], (code, lines)
+        assert main(["quotas", "--kubeconfig", str(kube.kubeconfig), "-n", namespace,
+                     "--shared-gpus", "1"], env) == 0
+        out, err = capsys.readouterr()
+        assert out == "" and "counts every claim already (DeviceClass gpu.nvidia.com" in err
+    finally:
+        kube.kubectl("delete", "deviceclass", "gpu.nvidia.com")

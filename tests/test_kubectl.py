@@ -71,8 +71,8 @@ def test_doctor_asks_the_cluster_with_the_users_context_and_kubeconfig(cluster, 
 
 
 def test_doctor_for_dra_reads_every_kind_it_needs(cluster, capsys):
-    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", *COMMON,
-             *ENGINES)
+    kinds = ("resourceslices", "resourceclaimtemplates", "namespaces", "pods", "deviceclasses",
+             *COMMON, *ENGINES)
     for kind in kinds:
         (cluster / f"{kind}.json").write_text(listed())
     assert main(["doctor", "--context", "c"], {"CASTSLICE_BACKEND": "dra"}) == 1

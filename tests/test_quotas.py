@@ -78,7 +78,17 @@ def test_mig_prints_the_tightest_quota_and_says_how_far_it_can_exceed(tmp_path, 
         "requests.nvidia.com/gpu": "1", "requests.nvidia.com/mig-1g.5gb": "7",
         "requests.nvidia.com/mig-2g.10gb": "3", "requests.nvidia.com/mig-3g.20gb": "2",
         "requests.nvidia.com/mig-4g.20gb": "1", "requests.nvidia.com/mig-7g.40gb": "1"}
-    assert "can hold up to 5.28571 GPUs' worth (each limit alone stays within 1)" in out
+    assert "can fill up to 6 cards (each limit alone stays within 1)" in out
+
+
+def test_mig_counts_instances_a_card_holds_by_memory_as_well_as_compute(tmp_path, capsys):
+    """A card holds 4 of 1g.20gb (mig-parted config-default.yaml all-1g.20gb: 4), not 7."""
+    env = {"CASTSLICE_BACKEND": "mig",
+           "CASTSLICE_MIG_PROFILES": "1g.20gb,2g.20gb,3g.40gb,4g.40gb,7g.80gb"}
+    items = [quota("a", {"requests.nvidia.com/gpu": "2"})]
+    code, out, _ = run(tmp_path, items, env, capsys, "--shared-gpus", "1")
+    (printed,) = yaml.safe_load_all(out)
+    assert code == 0 and printed["spec"]["hard"]["requests.nvidia.com/mig-1g.20gb"] == "4"
 
 
 def test_doctor_names_an_open_quota_and_is_quiet_once_split(tmp_path, capsys):

@@ -11,7 +11,8 @@ from castslice.cli.inputs import Failure, Register, load_config
 from castslice.offline import events
 
 DOCTOR_READS = {"extended": ("nodes",), "mig": ("nodes", "resourceslices", "deviceclasses"),
-                "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods")}
+                "dra": ("resourceslices", "resourceclaimtemplates", "namespaces", "pods",
+                        "deviceclasses")}
 """What each back-end's doctor reads from the cluster, beside COMMON."""
 COMMON = ("resourcequotas", "mutatingwebhookconfigurations", "daemonsets")
 ENGINES = ("mutatingadmissionpolicies", "mutatingadmissionpolicybindings",
@@ -97,7 +98,10 @@ def quotas(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if split.counts_units(policy) and not policy.slices_per_gpu:
         raise Failure("needs CASTSLICE_SLICES_PER_GPU: the units one GPU is, which the "
                       "split counts in")
-    listed = objects_of(kubectl.read(args, ("resourcequotas",)), "ResourceQuota")
+    documents = kubectl.read(args, ("resourcequotas",), optional=(
+        ("deviceclasses",) if policy.backend == "dra" else ()))
+    listed = objects_of(documents, "ResourceQuota")
+    charged = split.charged_as_source(policy, objects_of(documents, "DeviceClass"))
     if not listed:
         raise Failure("the input holds no ResourceQuota (kubectl get resourcequotas -A -o json)")
     found = split.gpu_quotas(listed, policy)
@@ -113,6 +117,10 @@ def quotas(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                           "allows")
         if quota.counted and split.bounds_converted(quota, policy):
             print(f"castslice: {where} is split already; left out", file=sys.stderr)
+            continue
+        if quota.counted and charged:
+            print(f"castslice: {where} counts every claim already (DeviceClass {charged} "
+                  f"charges it as {policy.source_resource}); left out", file=sys.stderr)
             continue
         out.append((split.promise(quota, policy, shared), split.split(quota, policy, shared)))
     if args.output == "values":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from castslice.cluster.dra import GPU_CLASS, MIG_CLASS, grantable_profiles
-from castslice.functions.mig import compute
+from castslice.functions.mig import instances_per_card
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
@@ -77,21 +77,20 @@ def counts_units(policy: Policy) -> bool:
 
 
 def _instances(policy: Policy) -> list[tuple[str, int]]:
-    """Each grantable profile and how many of it one card holds (its compute slices into
-    the ladder's largest)."""
-    largest = compute(policy.mig_profiles[-1])
-    return [(p, largest // compute(p)) for p in grantable_profiles(policy)]
+    """Each grantable profile and how many of it one card holds (mig.instances_per_card:
+    compute and memory slices both)."""
+    return [(p, instances_per_card(p, policy.mig_profiles)) for p in grantable_profiles(policy)]
 
 
 def overshoot(policy: Policy, shared: int) -> float:
-    """The most GPUs converted Pods can hold within the split's limits of `shared` GPUs:
-    exactly `shared` under `extended`; under `mig` every profile full at once; under `dra`
-    every device counted may be a whole GPU (N shares, or the largest profile)."""
+    """The most cards converted Pods can fill within the split's limits of `shared` GPUs:
+    exactly `shared` under `extended`; under `mig` every profile full at once (each limit
+    is `shared` cards of that profile); under `dra` every device counted may be a whole GPU
+    (N shares, or the largest profile)."""
     if policy.backend == "extended":
         return float(shared)
     if policy.backend == "mig":
-        largest = compute(policy.mig_profiles[-1])
-        return sum(count * shared * compute(p) / largest for p, count in _instances(policy))
+        return float(len(_instances(policy)) * shared)
     return float(sum(per_gpu(policy).values()) * shared)
 
 
@@ -107,9 +106,9 @@ def promise(found: GpuQuota, policy: Policy, shared: int) -> str:
     if policy.backend == "extended":
         lines.append(f"# whole GPUs + units/{policy.slices_per_gpu} <= {found.gpus}, exactly")
     else:
-        lines.append(f"# a ResourceQuota cannot bound these together: the namespace can hold "
-                     f"up to {whole + overshoot(policy, shared):g} GPUs' worth (each limit "
-                     f"alone stays within {shared})")
+        lines.append(f"# a ResourceQuota cannot bound these together: the namespace can fill "
+                     f"up to {whole + overshoot(policy, shared):g} cards (each limit alone "
+                     f"stays within {shared})")
     return "\n".join(lines) + "\n"
 
 
@@ -121,6 +120,22 @@ def bounds_converted(found: GpuQuota, policy: Policy) -> bool:
     """Whether the quota already limits every resource converted Pods hold."""
     hard = mapping(mapping(found.quota.get("spec")).get("hard"))
     return all(key in hard for key in per_gpu(policy))
+
+
+def charged_as_source(policy: Policy, classes: list[dict[str, Any]]) -> str | None:
+    """The DeviceClass whose claims Kubernetes charges as the source resource too (its
+    `extendedResourceName`, with DRAExtendedResource, beta and on in 1.36:
+    pkg/quota/v1/evaluator/core/resource_claims.go), where CastSlice's templates name it:
+    then a quota of whole GPUs counts every claim, and nothing escapes."""
+    if policy.backend != "dra":
+        return None
+    wanted = GPU_CLASS if policy.dra_devices == "shares" else MIG_CLASS
+    for item in classes:
+        spec = mapping(item.get("spec"))
+        if (metadata_of(item).get("name") == wanted
+                and spec.get("extendedResourceName") == policy.source_resource):
+            return wanted
+    return None
 
 
 def split(found: GpuQuota, policy: Policy, shared: int) -> dict[str, Any]:

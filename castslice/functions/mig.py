@@ -57,3 +57,21 @@ def parse_ladder(text: str) -> tuple[str, ...]:
             raise ValueError(f"{larger} after {smaller}: profiles must increase in compute "
                              "slices, one per compute size")
     return ladder
+
+
+def memory_gb(profile: str) -> int:
+    """The memory a profile's name says, in GB: memory_gb("3g.20gb+me") == 20."""
+    return int(profile.split(".")[1].split("gb")[0])
+
+
+def instances_per_card(profile: str, ladder: Sequence[str]) -> int:
+    """How many instances of `profile` one card holds, as NVIDIA's MIG geometry allows: its
+    compute slices into the card's, and its memory slices into the card's (8 on a 7-slice
+    card, 4 on a 4-slice one), whichever is fewer. Checked against NVIDIA mig-parted's
+    config-default.yaml (all-1g.10gb: 7, all-1g.20gb: 4, all-2g.20gb: 3, all-3g.40gb: 2 on
+    A100-80GB/H100) and `nvidia-smi mig -lgip` (H100 NVL 1g.24gb: 4; A30 1g.6gb: 4)."""
+    largest = ladder[-1]
+    card_compute = compute(largest)
+    card_memory = 8 if card_compute == 7 else card_compute
+    memory_slices = max(1, round(card_memory * memory_gb(profile) / memory_gb(largest)))
+    return min(card_compute // compute(profile), card_memory // memory_slices)
