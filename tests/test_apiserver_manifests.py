@@ -20,6 +20,7 @@ KUSTOMIZATIONS = [ROOT / "deploy" / name for name in ("plain", "knative", "dra",
                                                       "clusters/example")]
 CHART_RENDERS = [pytest.param((), id="defaults"),
                  pytest.param(("--set", "mode=knative"), id="knative-defaults"),
+                 pytest.param(("--set", "mode=policy"), id="policy-defaults"),
                  *(pytest.param(tuple(values_options(p)), id=p.name) for p in EXAMPLES)]
 
 

@@ -8,6 +8,7 @@ import re
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -186,6 +187,8 @@ def test_the_schema_refuses_a_bad_value_before_anything_is_rendered(sets, says):
     (("tls.mode=secret",), "tls.mode=secret needs tls.caBundle, the base64 PEM of the CA"),
     (("config.CASTSLICE_BACKEND=mig",), "config.CASTSLICE_BACKEND: the back-end is the chart's "
      "top-level value: --set backend=mig"),
+    (("mode=policy", "backend=mig"), "print the policies for that configuration (castslice "
+     "policy --env-file FILE > policy.yaml) and pass them with --set-file policy.manifest"),
 ])
 def test_values_that_cannot_work_together_fail_with_what_to_change(sets, says):
     result = helm("template", "castslice", str(CHART),
@@ -378,3 +381,23 @@ def test_the_only_test_hook_is_the_probe_pod_so_helm_test_logs_shows_its_log():
     assert hooks == [("Pod", "castslice-probe")]
     assert one(found, "ConfigMap", "castslice-probe-ca")["data"]["ca.crt"].startswith(
         "-----BEGIN CERTIFICATE-----")
+
+
+def test_policy_mode_renders_castslice_policys_objects_and_nothing_of_the_webhook():
+    rendered = [without_helm(d) for d in render("--set", "mode=policy")]
+    printed = [d for d in yaml.safe_load_all(
+        (ROOT / "deploy" / "components" / "policy" / "policy.yaml").read_text()) if d]
+    assert by_name(rendered) == by_name(printed)
+    assert not {d["kind"] for d in rendered} & {"Deployment", "Service", "Certificate",
+                                                "MutatingWebhookConfiguration", "ConfigMap"}
+
+
+def test_policy_mode_takes_the_policies_printed_for_your_configuration(tmp_path):
+    env = {"CASTSLICE_DEFAULT_SLICES": "2"}
+    printed = tmp_path / "policy.yaml"
+    done = subprocess.run([sys.executable, "-m", "castslice", "policy"], env={
+        **os.environ, **env}, capture_output=True, text=True, check=True)
+    printed.write_text(done.stdout)
+    rendered = render("--set", "mode=policy", "--set", "config.CASTSLICE_DEFAULT_SLICES=2",
+                      "--set-file", f"policy.manifest={printed}")
+    assert by_name(rendered) == by_name([d for d in yaml.safe_load_all(done.stdout) if d])
