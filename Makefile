@@ -10,7 +10,7 @@ CASTSLICE_BIND ?= 127.0.0.1:8443
 HELM := .local/helm/helm
 ENVTEST := .local/envtest
 
-.PHONY: install envtest run test bench bench-replay bench-recommend fuzz mutation clean
+.PHONY: install envtest run test docs bench bench-replay bench-recommend fuzz mutation clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +19,18 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # checkov (the manifest and Dockerfile scan) pins many packages of its own: separate venv.
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,docs]'
+	touch $@
+
+## docs: the documentation site, built strictly (a broken link or anchor fails) into .local/site
+docs: $(DOCS_STAMP)
+	$(PY) scripts/render-docs --check || (echo "docs: run scripts/render-docs"; exit 1)
+	@mkdir -p .local
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict > .local/mkdocs.log 2>&1 \
+		|| (grep -v '^INFO' .local/mkdocs.log; exit 1)
+
 $(SCAN):
 	python3 -m venv .venv-scan
 	.venv-scan/bin/python -m pip install --quiet checkov==3.3.30
@@ -49,7 +61,7 @@ run: install
 	CASTSLICE_BIND=$(CASTSLICE_BIND) CASTSLICE_DRAIN_SECONDS=0 $(VENV)/bin/castslice serve
 
 ## test: lint, type-check, and the whole test suite
-test: install $(SCAN) $(HELM) envtest
+test: install $(SCAN) $(HELM) envtest docs
 	$(VENV)/bin/ruff check castslice tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

@@ -215,3 +215,13 @@ def test_doctor_names_a_policy_without_its_binding(tmp_path, capsys):
     lines = _doctor([mutation], {}, tmp_path, capsys)
     assert "warning: MutatingAdmissionPolicy castslice has no binding: it converts nothing " \
            "(apply castslice policy's whole output)" in lines, lines
+
+
+def test_doctor_says_whether_the_quota_guard_is_live(kube, policies, tmp_path, capsys):
+    stored = _engines_as_stored(kube, policies.route({}))
+    assert any(line.startswith("ok: the quota guard is live (MutatingAdmissionPolicy "
+                               "castslice-quota-guard-") for line in _doctor(stored, {}, tmp_path,
+                                                                             capsys))
+    unguarded = [d for d in stored if "quota-guard" not in d["metadata"]["name"]]
+    assert any(line.startswith("warning: no quota guard (castslice-quota-guard)")
+               for line in _doctor(unguarded, {}, tmp_path, capsys))

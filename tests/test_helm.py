@@ -342,8 +342,8 @@ def test_the_dashboard_configmap_carries_the_dashboard_for_the_grafana_sidecar()
         (ROOT / "deploy" / "observability" / "grafana-dashboard.json").read_text())
 
 
-def test_the_readme_lists_every_value_of_the_schema():
-    readme = (ROOT / "README.md").read_text()
+def test_the_reference_lists_every_value_of_the_schema():
+    readme = (ROOT / "docs" / "reference" / "chart-values.md").read_text()
     table = readme.split("<!-- helm-values:start -->")[1].split("<!-- helm-values:end -->")[0]
     rows = set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
     assert {f"config.{key}" for key in SCHEMA["properties"]["config"]["properties"]} <= rows
@@ -357,7 +357,8 @@ def test_helm_show_readme_gives_the_charts_own_readme_with_every_value():
     assert {"autoscaling.enabled", "tls.caBundle", "config.CASTSLICE_RULES"} <= set(rows)
     def table(text: str) -> str:
         return text.split("<!-- helm-values:start -->")[1].split("<!-- helm-values:end -->")[0]
-    assert table(shown) == table((ROOT / "README.md").read_text())  # one generated table
+    assert table(shown) == table(  # one generated table
+        (ROOT / "docs" / "reference" / "chart-values.md").read_text())
 
 
 def test_autoscaling_replaces_the_replica_count_with_a_valid_hpa():

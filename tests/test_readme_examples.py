@@ -1,6 +1,7 @@
-"""The README's shell examples that need no cluster, run as written from the repository's
-root with `castslice` on PATH: each block marked `<!-- example: exit N ... -->` runs line by
-line and must end with one of the exit codes it names, so an example cannot rot."""
+"""The README's and the documentation site's shell examples that need no cluster, run as
+written from the repository's root with `castslice` on PATH: each block marked
+`<!-- example: exit N ... -->` runs line by line and must end with one of the exit codes it
+names, so an example cannot rot."""
 
 import os
 import re
@@ -16,7 +17,9 @@ EXAMPLE = re.compile(r"<!-- example: exit ([0-9 ]+) -->\n```sh\n(.*?)```", re.DO
 
 def examples() -> list[tuple[str, set[int]]]:
     found = []
-    for codes, block in EXAMPLE.findall((ROOT / "README.md").read_text()):
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for codes, block in (match for page in pages
+                         for match in EXAMPLE.findall(page.read_text())):
         for line in block.splitlines():
             if line.strip() and not line.startswith("#"):
                 found.append((line, {int(c) for c in codes.split()}))

@@ -1,7 +1,7 @@
 """Where captured events live: a directory or an S3 prefix, as gzip JSON-lines batches.
 
 Keys are `PREFIX/YYYY/MM/DD/HHMMSS-<pid>-<seq>.jsonl.gz`: listing a day is one prefix
-listing, and a batch is one PUT, not one per admission (see README, "Capture"). A batch
+listing, and a batch is one PUT, not one per admission (see docs/loop.md, "Capture"). A batch
 starts with its configuration line, so a replay can decide again under what decided then.
 """
 

@@ -34,7 +34,7 @@ class ReloadingTLS:
     def _build(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_alpn_protocols(["http/1.1"])  # no h2: see README, "Why HTTP/1.1"
+        context.set_alpn_protocols(["http/1.1"])  # no h2: see docs/operate.md, "HTTP/1.1 only"
         context.load_cert_chain(self.cert_file, self.key_file)
         return context
 

@@ -8,6 +8,7 @@ twice. A live policy is checked against the configuration doctor is given: the h
 from typing import Any
 
 from castslice.cel.errors import Unsupported
+from castslice.cel.guard import GUARD
 from castslice.cel.objects import HASH, LABELS, policy_objects
 from castslice.cluster.doctor.diagnosis import Diagnosis
 from castslice.cluster.objects import objects_of
@@ -27,7 +28,11 @@ def check(documents: list[Any], policy: Policy, result: Diagnosis) -> None:
     webhooks = [metadata_of(c).get("name", "?")
                 for c in objects_of(documents, "MutatingWebhookConfiguration")
                 if any(mapping(h).get("name") == NAME for h in c.get("webhooks") or ())]
-    policies = [p for p in objects_of(documents, "MutatingAdmissionPolicy") if _ours(p)]
+    mutating = [p for p in objects_of(documents, "MutatingAdmissionPolicy")
+                if mapping(metadata_of(p).get("labels")).get("app.kubernetes.io/name")
+                == "castslice"]
+    guards = {metadata_of(p).get("name") for p in mutating if _guard(p)}
+    policies = [p for p in mutating if _ours(p) and not _guard(p)]
     bound = {mapping(b.get("spec")).get("policyName")
              for b in objects_of(documents, "MutatingAdmissionPolicyBinding")}
     live = [p for p in policies if metadata_of(p).get("name") in bound]
@@ -48,11 +53,29 @@ def check(documents: list[Any], policy: Policy, result: Diagnosis) -> None:
     elif live:
         result.lines.append("ok: the policy engine decides (MutatingAdmissionPolicy "
                             f"{', '.join(str(metadata_of(p).get('name')) for p in live)})")
+    if webhooks or live:
+        _guard_line(sorted(str(name) for name in guards & bound), result)
     for item in live:
         _policy_lines(item, policy, result)
     for item in objects_of(documents, "ValidatingAdmissionPolicy"):
         if _ours(item):
             _type_checking(item, result)
+
+
+def _guard(item: dict[str, Any]) -> bool:
+    """Whether a MutatingAdmissionPolicy of CastSlice's is the quota guard (it reads quotas)."""
+    return mapping(mapping(item.get("spec")).get("paramKind")).get("kind") == "ResourceQuota"
+
+
+def _guard_line(guards: list[str], result: Diagnosis) -> None:
+    """Whether the quota guard is live beside the engine."""
+    if guards:
+        result.lines.append(f"ok: the quota guard is live (MutatingAdmissionPolicy "
+                            f"{', '.join(guards)})")
+    else:
+        result.lines.append(f"warning: no quota guard ({GUARD}): opting in can lift a "
+                            "namespace past its GPU quota (apply the whole install, or "
+                            "castslice policy's output)")
 
 
 def _policy_lines(item: dict[str, Any], policy: Policy, result: Diagnosis) -> None:
