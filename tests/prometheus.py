@@ -67,6 +67,10 @@ class Gpu:
     instance: str = ""
     virtual: bool = False
     """KUBERNETES_VIRTUAL_GPUS: each sharing Pod gets its own series."""
+    copies: bool = False
+    """An exporter before per-process values (before fb5e3dc, 4.5.3-4.8.2): under
+    KUBERNETES_VIRTUAL_GPUS each sharing Pod's series repeats the GPU's value (the first
+    holder's figures stand for the GPU's own)."""
     honor_labels: bool = False
     memory_mib: int = CARD_MIB
     values: dict[str, list[float]] = field(default_factory=dict)
@@ -93,6 +97,11 @@ def _exposed(gpu: Gpu, i: int) -> list[tuple[dict[str, str], dict[str, float]]]:
     """The series one scrape of the device exposes at sample i: attributes and values."""
     count = gpu.count()
     active = [h for h in gpu.holders if h.holds(i, count)]
+    if gpu.copies and active:
+        value = {"util": active[0].util(i), "engine": active[0].util(i) / 100,
+                 "used": active[0].used(i), "free": gpu.memory_mib - active[0].used(i),
+                 "reserved": RESERVED_MIB}
+        return [(h.pod | {"vgpu": h.vgpu}, value) for h in active]
     util = sum(h.util(i) for h in active)
     util = util if math.isnan(util) else min(100.0, util)
     used = sum(h.used(i) for h in active)

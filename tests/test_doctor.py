@@ -147,13 +147,55 @@ def test_other_webhooks_are_not_read(tmp_path, capsys):
     assert code == 0 and "MutatingWebhookConfiguration" not in out
 
 
-def _exporter(env=None, image="nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"):
-    """The GPU Operator's nvidia-dcgm-exporter DaemonSet, its container's env as given."""
+CURRENT = "nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-distroless"
+
+
+def _exporter(env=None, image=CURRENT, host_pid=True):
+    """dcgm-exporter's DaemonSet as its chart renders it (NVIDIA/dcgm-exporter
+    deployment/templates/daemonset.yaml at d5e5f51: `hostPID: {{ .Values.hostPID | default
+    false }}`, env DCGM_EXPORTER_KUBERNETES and DCGM_EXPORTER_LISTEN, then extraEnv), with the
+    GPU Operator's name; its image, hostPID and extra env as given."""
     container = {"name": "nvidia-dcgm-exporter", "image": image,
-                 "env": [{"name": "DCGM_EXPORTER_LISTEN", "value": ":9400"}, *(env or [])]}
+                 "env": [{"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+                         {"name": "DCGM_EXPORTER_LISTEN", "value": ":9400"}, *(env or [])]}
     return {"apiVersion": "apps/v1", "kind": "DaemonSet",
             "metadata": {"name": "nvidia-dcgm-exporter", "namespace": "gpu-operator"},
-            "spec": {"template": {"spec": {"containers": [container]}}}}
+            "spec": {"template": {"spec": {"hostPID": host_pid, "containers": [container]}}}}
+
+
+WHERE = "dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter"
+SHARED_ENV = [{"name": "NVIDIA_RESOURCE_NAMES", "value": "nvidia.com/gpu-shared"},
+              {"name": "KUBERNETES_VIRTUAL_GPUS", "value": "true"}]
+
+
+def test_an_exporter_before_per_process_values_charges_each_pod_the_whole_gpu(tmp_path,
+                                                                              capsys):
+    exporter = _exporter(SHARED_ENV, "nvcr.io/nvidia/k8s/dcgm-exporter:4.5.2-4.8.1-ubuntu22.04")
+    code, out = run(tmp_path, [SERVING, exporter], {}, capsys)
+    assert code == 1
+    assert (f"problem: {WHERE}: 4.5.2-4.8.1-ubuntu22.04 copies a shared GPU's value to every "
+            "Pod on it (per-process values start at 4.5.3-4.8.2)") in out
+
+
+def test_an_exporter_without_host_pid_writes_zero_for_converted_pods(tmp_path, capsys):
+    code, out = run(tmp_path, [SERVING, _exporter(SHARED_ENV, host_pid=False)], {}, capsys)
+    assert code == 1
+    assert f"problem: {WHERE}: hostPID is not true" in out and "writes 0" in out
+
+
+def test_an_exporter_of_unknown_version_is_named(tmp_path, capsys):
+    exporter = _exporter(SHARED_ENV, "registry.example/dcgm-exporter:latest")
+    _, out = run(tmp_path, [SERVING, exporter], {}, capsys)
+    assert f"problem: {WHERE}: cannot tell the version of dcgm-exporter:latest" in out
+
+
+def test_the_shipped_exporter_chart_values_attribute_converted_pods(tmp_path, capsys):
+    values = yaml.safe_load((ROOT / "deploy" / "observability" /
+                             "dcgm-exporter-values.yaml").read_text())
+    exporter = _exporter(values["extraEnv"], f"nvcr.io/nvidia/k8s/dcgm-exporter:"
+                         f"{values['image']['tag']}", values["hostPID"])
+    code, out = run(tmp_path, [SERVING, exporter], {}, capsys)
+    assert code == 0 and f"ok: {WHERE} attributes the Pods CastSlice converts" in out
 
 
 def test_an_exporter_without_settings_is_named_what_to_set(tmp_path, capsys):
@@ -167,7 +209,9 @@ def test_an_exporter_without_settings_is_named_what_to_set(tmp_path, capsys):
 def test_the_shipped_gpu_operator_values_attribute_converted_pods(tmp_path, capsys):
     values = yaml.safe_load((ROOT / "deploy" / "observability" /
                              "gpu-operator-dcgm-exporter-values.yaml").read_text())
-    code, out = run(tmp_path, [SERVING, _exporter(values["dcgmExporter"]["env"])], {}, capsys)
+    image = f"nvcr.io/nvidia/k8s/dcgm-exporter:{values['dcgmExporter']['version']}"
+    code, out = run(tmp_path, [SERVING, _exporter(values["dcgmExporter"]["env"], image)], {},
+                    capsys)
     assert code == 0
     assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out
 
@@ -180,11 +224,13 @@ def test_an_exporter_keeps_the_names_it_has_and_adds_the_target(tmp_path, capsys
     assert "set NVIDIA_RESOURCE_NAMES=nvidia.com/a100,nvidia.com/gpu-shared (" in out
 
 
-def test_under_dra_the_exporter_needs_dra_and_under_mig_nothing(tmp_path, capsys):
+def test_under_dra_the_exporter_is_never_ok_and_under_mig_needs_nothing(tmp_path, capsys):
     _, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "dra"}, capsys)
     assert "does not attribute converted Pods: set KUBERNETES_ENABLE_DRA=true " in out
-    _, out = run(tmp_path, [_exporter()], {"CASTSLICE_BACKEND": "mig"}, capsys)
-    assert "ok: dcgm-exporter DaemonSet gpu-operator/nvidia-dcgm-exporter attributes" in out
+    assert (f"problem: {WHERE}: its DRA mapping watches resource.k8s.io/v1beta1 "
+            "ResourceSlices") in out and "never attributes DRA MIG devices" in out
+    _, out = run(tmp_path, [_exporter(host_pid=False)], {"CASTSLICE_BACKEND": "mig"}, capsys)
+    assert f"ok: {WHERE} attributes" in out
 
 
 def test_other_daemonsets_are_not_read(tmp_path, capsys):

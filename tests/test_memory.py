@@ -283,3 +283,21 @@ def test_a_converted_pods_grant_holds_its_ask_as_the_api_server_stores_it(policy
         assert_valid_pod(admitted_pod(review, answer(review, policy)))
     else:
         assert (decision.reason, decision.warnings[-1].kind) == ("no-memory-fit", "no-memory-fit")
+
+
+def test_a_profile_name_several_cards_share_is_granted_by_the_smallest_of_theirs():
+    """1g.10gb holds 9728 MiB on an A100-80GB (nvidia-smi mig -lgip, HAMi PR #1847), less
+    than the A100-40GB's 9856; 1g.24gb holds 20.00 GiB on a GB200 (gpu-operator#1303), less
+    than the H100 NVL's 21.62 and the RTX PRO 6000's 23.12."""
+    a100_80 = Policy(backend="mig", mig_profiles=A100_80)
+    assert decided({"castops.io/gpu-memory": "9800Mi"}, a100_80).profile == "2g.20gb"
+    assert decided({"castops.io/gpu-memory": "9728Mi"}, a100_80).profile == "1g.10gb"
+    gb200 = Policy(backend="mig", mig_profiles=parse_ladder("1g.24gb,2g.47gb,7g.186gb"))
+    assert decided({"castops.io/gpu-memory": "21Gi"}, gb200).reason == "no-memory-fit"
+    assert decided({"castops.io/gpu-memory": "20Gi"}, gb200).profile == "1g.24gb"
+
+
+def test_under_time_slicing_the_annotation_says_what_the_ask_was_matched_against():
+    decision = decided({"castops.io/gpu-memory": "10Gi"}, EXTENDED)
+    assert "(2 of 8 units of 40Gi: 10Gi, enforced only under MPS)" in decision.message
+    assert "(holds" in decided({"castops.io/gpu-memory": "10Gi"}).message

@@ -12,7 +12,7 @@ from castslice.cel.literals import literal, pick
 from castslice.cel.texts import short, show
 from castslice.functions import resolve
 from castslice.functions.annotations import GPU_MEMORY, SLICE_RATIO, WORKLOAD_TYPE
-from castslice.functions.memory import base, gib
+from castslice.functions.memory import base
 from castslice.functions.policy import Policy
 
 ANNOTATIONS = "variables.annotations"
@@ -49,7 +49,7 @@ def memory_steps(policy: Policy) -> list[Step]:
     steps = []
     for upto in uptos:
         grant = policy.memory_grant(upto if upto is not None else max(thresholds, default=0) + 1)
-        steps.append(Step(upto, grant.slices or 1, f" (holds {gib(grant.holds)})"
+        steps.append(Step(upto, grant.slices or 1, f" {resolve.grant_text(grant, policy)}"
                           if not grant.unfit else "", grant.unfit))
     return steps
 

@@ -3,21 +3,13 @@ the smallest grant whose memory holds an ask.
 
 A MIG profile's name carries its memory rounded up (go-nvlib `getMigMemorySizeGB` rounds the
 memory fraction up to eighths of the card and scales the card's whole GiB), so an instance
-holds less than its name says: `2g.10gb` on an A100-40GB is 9856 MiB, not 10 GiB. The table
-below is each profile's real memory, the smallest figure found for it (a profile name shared
-by several cards, 1g.10gb on the A100-40GB, A100-80GB and H100-80GB, takes the smallest of
-theirs), so a grant chosen from it holds the ask on each of those cards:
-
-- A100-40GB, A100-80GB, A30: NVML's `memorySizeMB` in go-nvml's mock GPUs
-  (`pkg/nvml/mock/gpus/a100.go`, `a30.go`; "Update mock dgxa100 server with real values",
-  b72647c), below `nvidia-smi mig -lgip` as widely quoted for the A100-40GB (4.75, 9.75,
-  19.62, 39.38 GiB) and as published for an H100-80GB (9.75, 19.62, 39.50, 79.25 GiB).
-- H200: `nvidia-smi mig -lgip` on an H200 (NVIDIA/mig-parted#120): 16.00, 32.25, 69.50,
-  139.75 GiB.
-- RTX PRO 6000 Blackwell: `nvidia-smi mig -lgip` (bigstack-oss/cubecos#312: 23.12 and
-  46.50 GiB; GoogleCloudPlatform/container-engine-accelerators#564 printed 23.62 for 1g).
-  Its 4g.96gb is not in the table: no printed figure was found. Set it with
-  CASTSLICE_MIG_MEMORY.
+holds less than its name says: `2g.10gb` on an A100-40GB is 9856 MiB, not 10 GiB. `CARDS`
+holds each card's profiles as measured listings give them (each cited; figures that look
+computed are marked), and a profile is granted by the smallest figure of any card of that
+name (1g.10gb: 9728 MiB on an A100-80GB, below the A100-40GB's 9856; 1g.24gb: 20.00 GiB on
+a GB200, below the H100 NVL's 21.62 and the RTX PRO 6000's 23.12), so a grant holds the ask
+on each of them. A profile no listing gives (RTX PRO 6000 4g.96gb, most of B200 and GB200)
+is never granted for a memory ask until CASTSLICE_MIG_MEMORY names it.
 
 Drivers differ (an A100-80GB named its 3g profile 3g.39gb on drivers 535 and 545,
 NVIDIA/mig-parted#31), so CASTSLICE_MIG_MEMORY overrides the table, and `castslice doctor`
@@ -40,22 +32,50 @@ from castslice.functions.quantity import parse_quantity
 MiB = 2**20
 GiB = 2**30
 
-PROFILE_MEMORY: Mapping[str, int] = MappingProxyType({profile: mib * MiB for profile, mib in {
-    # A100-40GB (go-nvml a100_40gb_GpuInstanceProfiles)
-    "1g.5gb": 4864, "1g.10gb": 9856, "2g.10gb": 9856, "3g.20gb": 19968, "4g.20gb": 19968,
-    "7g.40gb": 40192,
-    # A100-80GB (go-nvml a100_80gb_GpuInstanceProfiles) and H100-80GB (lgip, larger)
-    "1g.20gb": 19968, "2g.20gb": 19968, "3g.40gb": 40192, "4g.40gb": 40192, "7g.80gb": 80384,
-    # H200 (mig-parted#120)
-    "1g.18gb": 16384, "1g.35gb": 33024, "2g.35gb": 33024, "3g.71gb": 71168, "4g.71gb": 71168,
-    "7g.141gb": 143104,
-    # A30 (go-nvml a30_24gb_GpuInstanceProfiles)
-    "1g.6gb": 5836, "2g.12gb": 11672, "4g.24gb": 23344,
-    # RTX PRO 6000 Blackwell (cubecos#312, the smaller of the two 1g figures)
-    "1g.24gb": 23674, "2g.48gb": 47616,
-}.items()})
+class Card(NamedTuple):
+    """One card's MIG profiles and their real memory in MiB, where the figures come from,
+    and whether they were read off a card (measured) or look computed."""
+
+    profiles: Mapping[str, int]
+    source: str
+    measured: bool = True
+
+
+CARDS: Mapping[str, Card] = MappingProxyType({
+    "A100-40GB": Card({"1g.5gb": 4864, "1g.10gb": 9856, "2g.10gb": 9856, "3g.20gb": 19968,
+                       "4g.20gb": 19968, "7g.40gb": 40192},
+                      "go-nvml a100_40gb_GpuInstanceProfiles (b72647c)"),
+    "A100-80GB": Card({"1g.10gb": 9728, "1g.20gb": 19968, "2g.20gb": 19968, "3g.40gb": 40192,
+                       "4g.40gb": 40192, "7g.80gb": 80384},
+                      "nvidia-smi mig -lgip on an A100-SXM4-80GB (HAMi PR #1847) for 1g.10gb; "
+                      "go-nvml a100_80gb_GpuInstanceProfiles (2ed30d2) for the rest"),
+    "H200": Card({"1g.18gb": 16384, "1g.35gb": 33024, "2g.35gb": 33024, "3g.71gb": 71168,
+                  "4g.71gb": 71168, "7g.141gb": 143104}, "nvidia-smi mig -lgip (mig-parted#120)"),
+    "H100-NVL": Card({"1g.24gb": 22139}, "nvidia-smi mig -lgip, 21.62 GiB (gpu-operator#903)"),
+    "GB200": Card({"1g.24gb": 20480}, "nvidia-smi mig -lgip, 20.00 GiB (gpu-operator#1303)"),
+    "B200": Card({"1g.23gb": 20992}, "nvidia-smi mig -lgip: 20.50 GiB (gpu-operator#1351) and "
+                 "22.00 GiB (mig-parted#166); the smaller"),
+    "RTX-PRO-6000": Card({"1g.24gb": 23674, "2g.48gb": 47616},
+                         "nvidia-smi mig -lgip (cubecos#312, container-engine-accelerators#564)"),
+    "A30": Card({"1g.6gb": 5836, "2g.12gb": 11672, "4g.24gb": 23344},
+                "go-nvml a30_24gb_GpuInstanceProfiles (2ed30d2): computed from the name, not "
+                "read off a card", measured=False),
+})
+"""Each card's profiles, as measured listings give them (cited); a profile name several cards
+share (1g.24gb: H100 NVL, GB200, RTX PRO 6000) is granted by the smallest of theirs."""
+
+PROFILE_MEMORY: Mapping[str, int] = MappingProxyType({
+    profile: min(card.profiles[profile] for card in CARDS.values() if profile in card.profiles)
+    * MiB for profile in sorted({p for card in CARDS.values() for p in card.profiles})})
 """Real memory in bytes of each MIG profile, by its name without attributes (+me, +gfx,
--me share their profile's memory: cubecos#312 prints 23.12 GiB for 1g.24gb and 1g.24gb-me)."""
+-me share their profile's memory: cubecos#312 prints 23.12 GiB for 1g.24gb and 1g.24gb-me):
+the smallest any card of CARDS holds."""
+
+UNVERIFIED: frozenset[str] = frozenset(
+    profile for profile in PROFILE_MEMORY
+    if not any(card.measured for card in CARDS.values() if profile in card.profiles))
+"""Profiles whose only figures look computed: doctor names them beside what the DRA driver
+publishes."""
 
 
 def memory_ask(value: object) -> int | None:

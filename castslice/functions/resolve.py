@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from castslice.functions.annotations import GPU_MEMORY, OPTIMIZE, SLICE_RATIO, WORKLOAD_TYPE
-from castslice.functions.memory import gib, memory_ask, quantity_text
+from castslice.functions.memory import Grant, gib, memory_ask, quantity_text
 from castslice.functions.policy import Policy
 from castslice.functions.rules import Rule
 from castslice.functions.text import short, show
@@ -114,7 +114,17 @@ def by_memory(ask: int, by: str, policy: Policy) -> Choice:
     grant = policy.memory_grant(ask)
     if grant.unfit:
         return Choice(1, by, ask, grant.unfit)
-    return Choice(grant.slices, f"{by} (holds {gib(grant.holds)})", ask)
+    return Choice(grant.slices, f"{by} {grant_text(grant, policy)}", ask)
+
+
+def grant_text(grant: Grant, policy: Policy) -> str:
+    """What a memory grant gives, in words: a MIG device holds its memory (the hardware
+    isolates it); units of a card are what the ask was matched against, which only MPS
+    enforces (a pinned limit of the card / N per client), and time-slicing does not."""
+    if policy.mig_devices:
+        return f"(holds {gib(grant.holds)})"
+    return (f"({grant.slices} of {policy.slices_per_gpu} units of {gib(policy.gpu_memory or 0)}"
+            f": {gib(grant.holds)}, enforced only under MPS)")
 
 
 def rule_or_default(rule: Rule | None, policy: Policy) -> Choice:

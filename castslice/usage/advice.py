@@ -137,7 +137,7 @@ def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: f
     and the memory ask (peak + `headroom` percent) that says the same in memory."""
     on_device = by_device(measured.usage)
     shared = {device for device, on in on_device.items() if _overlapping(on)}
-    own = [u for u in measured.usage if u.device not in shared or u.per_process]
+    own = [u for u in measured.usage if u.device not in shared or u.per_process or u.copied]
     groups: dict[tuple[str, str, str, bool], list[Usage]] = {}
     for item in own:
         groups.setdefault((item.namespace, *workload_of(item.namespace, item.pod,

@@ -78,6 +78,7 @@ def as_dict(recommendation: Recommendation, measured: Measured, window: str,
             "skipped": [asdict(s) for s in recommendation.skipped],
             "over_packed": [asdict(o) for o in recommendation.over_packed],
             "unheld_devices": measured.unheld, "scrape_interval_seconds": measured.interval,
+            "copied_devices": measured.copied,
             "rules": rules(recommendation, measured_policy(recommendation, policy, by), by),
             "saved_dollars_per_hour": saved,
             "saved_dollars_per_month": None if saved is None else round(saved * HOURS_PER_MONTH, 2)}
@@ -105,6 +106,10 @@ def table(recommendation: Recommendation, measured: Measured, window: str,
                  "castops.io/gpu-memory or --rules memory; ? : no kube_pod_owner series, name "
                  "guessed; "
                  f"samples {measured.interval:g} s apart.")
+    for uuid in measured.copied:
+        lines.append(f"GPU {uuid}: its Pods all carry the same values: the exporter copies the "
+                     "GPU's use to each (dcgm-exporter before 4.5.3-4.8.2); each Pod is charged "
+                     "its share, and the use is the GPU's, not theirs (castslice doctor)")
     if measured.unheld:
         lines.append(f"{len(measured.unheld)} device(s) no workload held all window (series "
                      "with only the exporter's own Pod labels): not advised on.")

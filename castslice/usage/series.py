@@ -19,7 +19,7 @@ its labels (NVIDIA/dcgm-exporter `internal/pkg/rendermetrics/render_metrics.go`,
 import re
 import statistics
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from castslice.usage.prometheus import Prometheus, Sample
 
@@ -66,6 +66,9 @@ class Usage:
     on GPUs more than one Pod held; 0 elsewhere."""
     per_process: bool
     """p95 and peak are this Pod's own on a shared GPU (KUBERNETES_VIRTUAL_GPUS)."""
+    copied: bool = False
+    """The exporter wrote the GPU's value for every Pod on it (before 4.5.3-4.8.2): p95 and
+    peak here are the GPU's divided among the Pods that held it at once."""
 
     @property
     def device(self) -> tuple[str, str]:
@@ -98,6 +101,8 @@ class Measured:
     """Devices with series but no workload on them all window: UUID[/GPU_I_ID]."""
     unusable: list[str]
     """namespace/pod/container with samples, none of them a number (NaN)."""
+    copied: list[str]
+    """GPUs whose Pods all carried the same values at once: the GPU's use, copied."""
     interval: float
     """Seconds between samples: read from the data, or --scrape-interval."""
     queries: dict[str, str]
@@ -177,15 +182,38 @@ def measure(prometheus: Prometheus, window: str, at: float | None,
                      for name, expr in timed.items()}
     series = _Series(answered)
     held = {_device(key) for key in counted if workloads[key]}
+    usage, copied = _split_copies(
+        [_usage(key, found, series) for key in sorted(keys) if (found := workloads[key])])
     return Measured(
-        usage=[_usage(key, found, series) for key in sorted(keys) if (found := workloads[key])],
+        usage=usage,
         devices=_devices(keys, series, answers["card"]),
         owners=owners,
         running={found[:2] for key in answered["running"] if (found := workloads[key])},
         unheld=sorted("/".join(filter(None, d)) for d in {_device(k) for k in counted} - held),
         unusable=sorted({"/".join(found) for key in counted - keys if (found := workloads[key])}),
         interval=interval or _interval(series),
+        copied=copied,
         queries=asked)
+
+
+def _split_copies(usage: list[Usage]) -> tuple[list[Usage], list[str]]:
+    """Where every Pod on one GPU at once carries the same p95 and peak under
+    KUBERNETES_VIRTUAL_GPUS, the exporter copied the GPU's values to each (it does before
+    4.5.3-4.8.2): charge each Pod its share, not the whole GPU, and name the GPU."""
+    groups: dict[tuple[str, str], list[Usage]] = {}
+    for item in usage:
+        if item.per_process:
+            groups.setdefault(item.device, []).append(item)
+    copies: dict[tuple[str, str], int] = {}
+    for device, items in groups.items():
+        together = len({(u.namespace, u.pod) for u in items}) > 1 and max(
+            u.first for u in items) < min(u.last for u in items)
+        if together and len({(u.p95, u.peak_mib) for u in items}) == 1:
+            copies[device] = len(items)
+    split = [replace(u, p95=u.p95 / copies[u.device], peak_mib=u.peak_mib / copies[u.device],
+                     per_process=False, copied=True) if u.device in copies and u.per_process
+             else u for u in usage]
+    return split, sorted("/".join(filter(None, device)) for device in copies)
 
 
 def attributed(labels: Mapping[str, str],

@@ -14,7 +14,7 @@ from typing import Any
 from castslice.cluster.doctor.diagnosis import Diagnosis
 from castslice.cluster.dra import device_memory, grantable_profiles
 from castslice.cluster.objects import objects_of
-from castslice.functions.memory import MiB, base, gib
+from castslice.functions.memory import UNVERIFIED, MiB, base, gib
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import whole_count
 from castslice.functions.reviews import mapping, metadata_of
@@ -64,6 +64,10 @@ def _profiles(held: dict[str, list[int]], policy: Policy, result: Diagnosis) -> 
                            f"CASTSLICE_MIG_MEMORY={base(profile)}={min(devices) // MiB}Mi")
         elif devices:
             checked.append(f"{profile} {gib(min(devices))}")
+        elif base(profile) in UNVERIFIED and base(profile) not in policy.mig_memory:
+            result.lines.append(f"note: {profile}'s memory ({gib(model[base(profile)])}) is "
+                                "computed, not read off a card: no device publishes it here to "
+                                "check; set CASTSLICE_MIG_MEMORY from nvidia-smi mig -lgip")
     if checked:
         result.lines.append(f"ok: memory asks: MIG devices hold at least what they are granted "
                             f"for ({', '.join(checked)})")
