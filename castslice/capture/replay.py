@@ -33,7 +33,12 @@ def captured(store: Store, since: date | None, until: date | None) -> Iterator[C
     ValueError names the batch of a line that is neither."""
     for key in store.keys(since, until):
         configuration = None
-        for record in decode(store.read(key)):
+        try:
+            records = list(decode(store.read(key)))
+        except (OSError, EOFError, ValueError) as error:  # gzip and JSON errors alike
+            raise ValueError(f"{key}: not a gzip batch of JSON lines ({error}); move it "
+                             "aside to replay the rest") from None
+        for record in records:
             if isinstance(record, dict) and CONFIGURATION in record:
                 configuration = _configuration(record[CONFIGURATION], key)
             elif _is_event(record):

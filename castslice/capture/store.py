@@ -7,6 +7,7 @@ starts with its configuration line, so a replay can decide again under what deci
 
 import gzip
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,10 +166,18 @@ class S3Store:
             raise StoreError(f"{where}: {error}") from None
 
 
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+"""S3's bucket naming rules (general purpose buckets), checked before botocore is asked."""
+
+
 def open_store(location: str) -> Store:
     """A store for file:///dir, s3://bucket/prefix, or a plain directory path."""
     url = urlparse(location)
     if url.scheme == "s3":
+        if not _BUCKET.fullmatch(url.netloc):
+            raise StoreError(f"{location}: {url.netloc!r} is not an S3 bucket name (3-63 "
+                             "lowercase letters, digits, '.' and '-'); write "
+                             "s3://bucket/prefix")
         return S3Store(url.netloc, url.path)
     if url.scheme in ("file", ""):
         return FileStore(Path(url.path if url.scheme else location))

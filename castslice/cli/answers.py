@@ -30,7 +30,7 @@ def register(command: Register) -> None:
             ).add_argument("file", nargs="?", default="-", help="path, or - for stdin")
     mutate_cmd = command("mutate", mutate, "preview manifests as their Pods would be admitted")
     mutate_cmd.add_argument("file", nargs="?", default="-", help="path, or - for stdin")
-    mutate_cmd.add_argument("--namespace", default="default",
+    mutate_cmd.add_argument("-n", "--namespace", default="default",
                             help="namespace for manifests that name none (default: default)")
     policy_cmd = command("policy", print_policy, "print the admission policies that decide as "
                          "the webhook does inside the API server (Kubernetes 1.36+), for "
@@ -77,6 +77,8 @@ def print_policy(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     policy = load_config(env).policy
+    for warning in Config.unknown(env):
+        print(warning, file=sys.stderr)
     document = one_document(args.file)
     if events.is_case(document):  # a golden file: its request, under its own env on top
         policy = load_config({**env, **document.get("env", {})}).policy
@@ -101,12 +103,21 @@ def review(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def mutate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import yaml
 
-    from castslice.offline.manifests import preview
+    from castslice.offline.manifests import TEMPLATE_PATHS, expanded, preview
 
     policy = load_config(env).policy
+    for warning in Config.unknown(env):
+        print(warning, file=sys.stderr)
+    read = documents(args.file)
+    if not read:
+        raise Failure(f"{args.file}: empty; expected Kubernetes manifests (YAML or JSON)")
+    if not any(isinstance(d, dict) and (d.get("kind") == "Pod" or d.get("kind") in
+                                        TEMPLATE_PATHS) for d in expanded(read)):
+        raise Failure(f"{args.file}: holds no Pod or workload with a pod template "
+                      f"({', '.join(TEMPLATE_PATHS)}, or a List of them)")
     denied = 0
     output = []
-    for item in preview(documents(args.file), policy, args.namespace):
+    for item in preview(read, policy, args.namespace):
         for warning in item.warnings:
             print(f"castslice: {item.label}: warning: {warning}", file=sys.stderr)
         if item.denied:

@@ -1,7 +1,9 @@
 """Reading what the commands are given: a path or "-" for stdin, JSON or YAML."""
 
 import argparse
+import math
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,25 @@ def one_document(file: str) -> Any:
     if len(found) > 1:
         raise Failure(f"{file}: expected one document, found {len(found)}")
     return found[0] if found else None
+
+
+def seconds(high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds above 0 and at most `high`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r}: seconds above 0, at most {high:g}")
+        return value
+    return parse
+
+
+def http_url(text: str) -> str:
+    """An argparse type: an http:// or https:// URL with a host."""
+    parts = urllib.parse.urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r}: an http:// or https:// URL, e.g. "
+                                         "http://prometheus.monitoring:9090")
+    return text.strip()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from castslice.cli.inputs import Failure, Register
+from castslice.cli.inputs import Failure, Register, seconds
 from castslice.functions.annotations import OPTIMIZE
 
 
@@ -31,7 +31,8 @@ def register(command: Register) -> None:
                        help="the namespace the probe Pod claims to be created in")
     probe.add_argument("--expect-patch", action="store_true",
                        help="fail unless the Pod is converted (it opts in by annotation)")
-    probe.add_argument("--timeout", type=float, default=10, help="seconds (default: 10)")
+    probe.add_argument("--timeout", type=seconds(300), default=10.0,
+                       help="seconds (default: 10)")
 
 
 def probe_webhook(args: argparse.Namespace, env: Mapping[str, str]) -> int:

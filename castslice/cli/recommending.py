@@ -5,7 +5,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
+from castslice.cli.inputs import (
+    Failure,
+    Register,
+    add_env_files,
+    environment,
+    http_url,
+    load_config,
+    seconds,
+)
 from castslice.offline import events
 
 
@@ -14,8 +22,10 @@ def register(command: Register) -> None:
                             "Prometheus, how many Pods of each workload fit on one GPU, as "
                             "the configuration that packs them (needs "
                             "CASTSLICE_SLICES_PER_GPU unless the back-end is mig)")
-    recommend_cmd.add_argument("--prometheus", required=True, metavar="URL",
+    recommend_cmd.add_argument("--prometheus", required=True, metavar="URL", type=http_url,
                                help="Prometheus, Thanos or Mimir HTTP API base URL")
+    recommend_cmd.add_argument("--timeout", type=seconds(600), default=30.0,
+                               metavar="SECONDS", help="for each query (default 30)")
     recommend_cmd.add_argument("--window", default="7d", help="how far back (default 7d)")
     recommend_cmd.add_argument("--output", choices=("table", "json", "env"), default="table")
     recommend_cmd.add_argument("--target-util", type=float, default=80.0, metavar="PERCENT",
@@ -58,7 +68,8 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     try:
         window = series.check_window(args.window)
         prometheus = Prometheus(args.prometheus, token=_read(args.bearer_token_file),
-                                basic=_basic(args), ca_file=args.ca_file)
+                                basic=_basic(args), ca_file=args.ca_file,
+                                timeout=args.timeout)
         measured = series.measure(prometheus, window, args.at, args.scrape_interval)
     except ValueError as error:
         raise Failure(str(error)) from None

@@ -14,7 +14,7 @@ from typing import Any
 from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
 from castslice.functions.admit import InvalidReview, admit, check_review
 from castslice.offline import events
-from castslice.settings.config import ConfigError, policy_from_env
+from castslice.settings.config import Config, ConfigError, policy_from_env
 
 EXIT_CHANGED = 1
 
@@ -52,6 +52,13 @@ def register(command: Register) -> None:
 
 
 def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    for warning in Config.unknown(env):
+        print(warning, file=sys.stderr)
+    if "://" in args.dir and not args.dir.startswith(("s3://", "file://")):
+        raise Failure(f"{args.dir}: replay reads a directory, file:///dir or s3://bucket/prefix"
+                      f" (not {args.dir.split('://')[0]}://)")
+    if args.since and args.until and args.since > args.until:
+        raise Failure(f"--since {args.since} is after --until {args.until}: no day is both")
     if _is_capture(args.dir):
         if args.update:
             raise Failure("--update rewrites golden events only; captured events are a record")
@@ -69,6 +76,9 @@ def replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         cases = events.load_cases(directory)
     except ValueError as error:
         raise Failure(str(error)) from None
+    if not cases:
+        raise Failure(f"{directory}: no events (*.json golden events, or a capture's "
+                      "*.jsonl.gz files)")
     changed = updated = refused = 0
     for case in cases:
         try:
@@ -148,6 +158,10 @@ def replay_captured(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 print(events.diff(uid, events.readable(before),
                                   events.readable(after)))
     progress.clear()
+    if not counts.total():
+        raise Failure(f"{args.dir}: no captured event"
+                      + (" in the days asked (--since/--until)" if args.since or args.until
+                         else ""))
     print(captured.summary(counts))
     print(progress.rate(), file=sys.stderr)
     if policies.unrecorded and not args.current_env:

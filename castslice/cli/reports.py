@@ -61,8 +61,7 @@ def savings(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     pods = _pods(args)
     summary = report.summarize(pods, config.policy, per_gpu, price)
     if not summary.groups:
-        print(f"castslice: none of the {len(pods)} Pod(s) read was converted by CastSlice "
-              "(no castops.io/sliced annotation) or holds a GPU", file=sys.stderr)
+        print(f"castslice: {report.why_none(pods, config.policy)}", file=sys.stderr)
     if args.output == "json":
         print(events.dumps(summary.as_dict()), end="")
     else:

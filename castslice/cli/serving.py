@@ -1,6 +1,7 @@
 """`castslice serve`: the server, configured by the environment."""
 
 import argparse
+import errno
 import gc
 import importlib.util
 import os
@@ -49,9 +50,14 @@ def _check_free(bind: str) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
             probe.bind((host, int(port)))
+        except PermissionError as error:
+            raise Failure(f"CASTSLICE_BIND={bind}: {error.strerror or error} (a port below "
+                          "1024 needs root or CAP_NET_BIND_SERVICE; use a port above 1023, "
+                          "e.g. 8443)") from None
         except OSError as error:
-            raise Failure(f"CASTSLICE_BIND={bind}: {error.strerror or error} (another "
-                          "server on that port? set CASTSLICE_BIND to another address)"
+            hint = ("another server on that port? set CASTSLICE_BIND to another address"
+                    if error.errno == errno.EADDRINUSE else "not an address of this host?")
+            raise Failure(f"CASTSLICE_BIND={bind}: {error.strerror or error} ({hint})"
                           ) from None
 
 

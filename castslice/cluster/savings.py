@@ -19,7 +19,7 @@ from typing import Any
 from castslice.cluster.cards import cards_used
 from castslice.cluster.objects import effective_request, live
 from castslice.functions import resolve
-from castslice.functions.annotations import GPU_MEMORY, WORKLOAD_TYPE
+from castslice.functions.annotations import GPU_MEMORY, SLICED, WORKLOAD_TYPE
 from castslice.functions.mig import compute
 from castslice.functions.policy import Policy
 from castslice.functions.reviews import mapping, metadata_of
@@ -93,6 +93,23 @@ def summarize(pods: list[dict[str, Any]], policy: Policy, slices_per_gpu: int,
     groups = [Group(ns, kind, int(pods_), int(units), int(gpus), round(used, 4))
               for (ns, kind), (pods_, units, gpus, used) in sorted(totals.items())]
     return Report(groups, slices_per_gpu, price)
+
+
+def why_none(pods: list[dict[str, Any]], policy: Policy) -> str:
+    """Why a Pod list gave no group, in words: finished converted Pods, whole GPUs, none."""
+    finished = sum(1 for pod in pods if not live(pod) and SLICED in mapping(
+        metadata_of(pod).get("annotations")))
+    whole = sum(1 for pod in pods if live(pod) and effective_request(
+        pod, policy.source_resource))
+    said = []
+    if finished:
+        said.append(f"{finished} converted Pod(s) have finished (Succeeded or Failed): savings "
+                    "count running ones")
+    if whole:
+        said.append(f"{whole} running Pod(s) hold whole {policy.source_resource}: not "
+                    "converted (castslice audit names the opted-in ones)")
+    return "; ".join(said) or (f"none of the {len(pods)} Pod(s) read was converted by "
+                               "CastSlice (no castops.io/sliced annotation) or holds a GPU")
 
 
 def _asked(annotations: dict[str, Any]) -> str:

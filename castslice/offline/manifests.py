@@ -37,14 +37,36 @@ class Preview:
     denied: str = ""
 
 
+def expanded(documents: list[Any]) -> list[Any]:
+    """The documents with each `kind: List` (what `kubectl get -o yaml` prints) replaced by
+    its items, as kubectl apply reads it."""
+    found = []
+    for document in documents:
+        items = document.get("items") if isinstance(document, dict) else None
+        if isinstance(document, dict) and document.get("kind", "").endswith("List") and (
+                isinstance(items, list)):
+            found += expanded(items)
+        else:
+            found.append(document)
+    return found
+
+
+OWN_METADATA = "castops.io/ annotations on the {kind}'s own metadata are not read: move " \
+    "them to {path}.metadata.annotations, where its Pods get them"
+
+
 def preview(documents: list[Any], policy: Policy, namespace: str) -> Iterator[Preview]:
     """Every document, Pods and pod templates mutated; other kinds untouched."""
-    for index, document in enumerate(documents):
+    for index, document in enumerate(expanded(documents)):
         if not isinstance(document, dict):
             continue
         kind = document.get("kind")
         metadata = metadata_of(document)
         label = f"{kind}/{metadata.get('name', index)}"
+        if kind in TEMPLATE_PATHS and _misplaced(metadata, document, kind):
+            yield Preview(document, label, (OWN_METADATA.format(
+                kind=kind, path=".".join(TEMPLATE_PATHS[kind])),))
+            continue
         if kind == "Pod":
             yield _admit_pod(document, document, (), policy,
                              metadata.get("namespace", namespace), label, index)
@@ -80,6 +102,16 @@ def _admit_pod(document: dict[str, Any], pod: dict[str, Any], where: tuple[str, 
         return Preview(admitted, label, warnings)
     template = {k: v for k, v in admitted.items() if k not in ("apiVersion", "kind")}
     return Preview(_replace(document, where, template), label, warnings)
+
+
+def _misplaced(metadata: dict[str, Any], document: dict[str, Any], kind: str) -> bool:
+    """castops.io/ annotations on a workload's own metadata while its template has none:
+    a common slip that leaves every Pod it makes unconverted, silently."""
+    own = metadata.get("annotations")
+    template = _get(document, (*TEMPLATE_PATHS[kind], "metadata", "annotations"))
+    return isinstance(own, dict) and any(str(k).startswith("castops.io/") for k in own) and (
+        not isinstance(template, dict)
+        or not any(str(k).startswith("castops.io/") for k in template))
 
 
 def _get(data: Any, path: tuple[str, ...]) -> Any:

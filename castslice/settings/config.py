@@ -57,9 +57,14 @@ class Config:
             read.problem("TLS_CERT_FILE" if cert is None else "TLS_KEY_FILE", "",
                          "set both CASTSLICE_TLS_CERT_FILE and CASTSLICE_TLS_KEY_FILE, "
                          "or neither for plain HTTP")
+        readable = True
         for name, path in (("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
             if path is not None and not os.access(path, os.R_OK):
                 read.problem(name, path, "must be a readable file")
+                readable = False
+        tls = values.tls_pair(cert, key) if cert and key and readable else None
+        if tls:
+            read.problem("TLS_CERT_FILE", cert or "", f"with CASTSLICE_TLS_KEY_FILE={key}: {tls}")
         config = cls(
             policy=read_policy(read, namespace),
             max_body_bytes=read.whole("MAX_BODY_BYTES", 6 * 1024 * 1024, 1024, 1 << 30),

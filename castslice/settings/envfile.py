@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from castslice.settings.values import shown
+
 _KEY = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _BOM = "\ufeff"
 
@@ -43,11 +45,14 @@ def read_env_file(path: str | Path) -> dict[str, str]:
         key, equals, value = line.partition("=")
         where = f"{path}:{number}"
         if not equals:
-            raise EnvFileError(f"{where}: {key!r} has no '=': write KEY=value (an empty value "
-                               "is KEY=)")
+            raise EnvFileError(f"{where}: {shown(key)} has no '=': write KEY=value (an empty "
+                               "value is KEY=)")
         if not _KEY.fullmatch(key):
-            raise EnvFileError(f"{where}: {key!r} is not a variable name")
+            raise EnvFileError(f"{where}: {shown(key)} is not a variable name")
         if key in found:
             raise EnvFileError(f"{where}: {key} is set twice in one file")
         found[key] = value
+    if not found:
+        raise EnvFileError(f"{path}: holds no KEY=value line (a command that failed while "
+                           "writing it leaves it empty)")
     return found

@@ -42,7 +42,7 @@ class Reader:
         return self.env.get(PREFIX + name, default)
 
     def problem(self, name: str, value: str, allowed: str) -> None:
-        self.problems.append(f"{PREFIX}{name}={value!r}: {allowed}")
+        self.problems.append(f"{PREFIX}{name}={shown(value)}: {allowed}")
 
     def parse(self, name: str, default: str, parser: Callable[[str], T]) -> T:
         """An empty or blank variable counts as unset, as Kubernetes env often leaves them."""
@@ -71,9 +71,21 @@ class Reader:
         return self.parse(name, default, parser)
 
 
+SHOWN = 60
+"""The most characters of a value an error line repeats: a 50 MB line stays one line."""
+
+
+def shown(value: str) -> str:
+    """A value as an error line quotes it, cut past SHOWN characters with its length."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN - 20]!r}... ({len(value):,} characters)"
+
+
 def is_whole(text: str) -> bool:
-    """ASCII digits only: str.isdigit() and int() also accept "²" and Arabic-Indic digits."""
-    return re.fullmatch(r"[0-9]+", text.strip()) is not None
+    """ASCII digits only, at most 18 of them: str.isdigit() and int() also accept "²" and
+    Arabic-Indic digits, and int() refuses thousands of digits with its own error."""
+    return re.fullmatch(r"[0-9]{1,18}", text.strip()) is not None
 
 
 def presets(value: str) -> dict[str, int]:
@@ -83,8 +95,11 @@ def presets(value: str) -> dict[str, int]:
         name, _, count = item.partition("=")
         name, count = name.strip(), count.strip()
         if not _PRESET_NAME.fullmatch(name) or not is_whole(count) or int(count) < 1:
-            raise ValueError(f"entry {item!r} is not name=count (lowercase name, whole "
+            raise ValueError(f"entry {shown(item)} is not name=count (lowercase name, whole "
                              f"count from 1); example: {DEFAULT_PRESETS}")
+        if name in presets:
+            raise ValueError(f"{name!r} is given twice; each preset once, e.g. "
+                             f"{DEFAULT_PRESETS}")
         presets[name] = int(count)
     if not presets:
         raise ValueError(f"needs at least one name=count; example: {DEFAULT_PRESETS}")
@@ -96,7 +111,10 @@ def name_list(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     bad = [n for n in names if not _PRESET_NAME.fullmatch(n)]
     if bad:
-        raise ValueError(f"{bad[0]!r} is not a namespace name; allowed: comma-separated names")
+        raise ValueError(f"{shown(bad[0])} is not a namespace name; allowed: comma-separated "
+                         "names")
+    if not names:
+        raise ValueError("names no namespace (unset it for the default, kube-system)")
     return names
 
 
@@ -216,7 +234,28 @@ def mig_memory(value: str, ladder: tuple[str, ...]) -> dict[str, int]:
             in_ladder = False
         ask = memory_ask(size.strip())
         if not in_ladder or ask is None:
-            raise ValueError(f"entry {item!r} is not profile=memory for a profile of "
+            raise ValueError(f"entry {shown(item)} is not profile=memory for a profile of "
                              "CASTSLICE_MIG_PROFILES (e.g. 2g.10gb=9856Mi)")
         found[profile] = ask
     return found
+
+
+def tls_pair(cert: str, key: str) -> str | None:
+    """Why a certificate and key cannot serve HTTPS, or None: the load the server does at
+    start, so `castslice config` says what `castslice serve` would meet."""
+    import os
+    import ssl
+
+    for path in (cert, key):
+        if os.path.isdir(path):
+            return f"{path} is a directory, not a PEM file"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as error:
+        if "KEY_VALUES_MISMATCH" in str(error):
+            return "the key does not belong to the certificate (swapped, or another pair's)"
+        return "not a PEM certificate and its private key"
+    except OSError as error:
+        return str(error.strerror or error)
+    return None

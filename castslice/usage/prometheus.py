@@ -47,10 +47,12 @@ class Prometheus:
             raise PrometheusError(f"{self.url}: expected a vector for {expr[:80]!r}")
         found = []
         for item in data["result"]:
-            labels, value = item.get("metric", {}), item.get("value", [0, "NaN"])[1]
-            number = float(value)
-            if math.isfinite(number):
-                found.append(Sample(labels, number))
+            sample = _sample(item)
+            if sample is None:
+                raise PrometheusError(f"{self.url}: a series of {expr[:60]!r} is not "
+                                      f"[time, \"number\"]: {json.dumps(item)[:120]}")
+            if math.isfinite(sample.value):
+                found.append(sample)
         return found
 
     def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -63,8 +65,14 @@ class Prometheus:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as error:
             raise PrometheusError(f"{url}: HTTP {error.code}: {_reason(error)}") from None
+        except TimeoutError:
+            raise PrometheusError(f"{self.url}: no answer in {self.timeout:g} s (--timeout); "
+                                  "check --prometheus and that the server answers") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise PrometheusError(f"{self.url}: no answer in {self.timeout:g} s "
+                                      "(--timeout)") from None
             raise PrometheusError(f"{self.url}: unreachable ({reason}); check --prometheus "
                                   "and that the server answers") from None
         except ValueError:
@@ -93,6 +101,20 @@ class Prometheus:
             return ssl.create_default_context(cafile=self.ca_file)
         except (OSError, ssl.SSLError) as error:
             raise PrometheusError(f"--ca-file {self.ca_file}: {error}") from None
+
+
+def _sample(item: object) -> Sample | None:
+    """One result of an instant vector as the HTTP API writes it, or None when it is not
+    {"metric": {...}, "value": [time, "number"]} (a proxy or another server's answer)."""
+    if not isinstance(item, dict):
+        return None
+    labels, value = item.get("metric", {}), item.get("value")
+    if not isinstance(labels, dict) or not isinstance(value, list) or len(value) != 2:
+        return None
+    try:
+        return Sample({str(k): str(v) for k, v in labels.items()}, float(value[1]))
+    except (TypeError, ValueError):
+        return None
 
 
 def _reason(error: urllib.error.HTTPError) -> str:
