@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 import trustme
