@@ -78,6 +78,11 @@ def without_helm(document: dict) -> dict:
     return document
 
 
+def installed(found: list[dict]) -> list[dict]:
+    """The objects an install leaves, without Helm's hooks (the ready Job and its RBAC)."""
+    return [d for d in found if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
+
+
 def by_name(found: list[dict]) -> dict[tuple[str, str], dict]:
     return {(d["kind"], d["metadata"]["name"]): d for d in found}
 
@@ -125,7 +130,7 @@ def test_every_rendered_object_passes_its_published_schema(values, sets):
 @pytest.mark.parametrize(("install", "sets"),
                          [("plain", ()), ("knative", ("--set", "mode=knative"))])
 def test_default_render_is_the_one_file_install_object_by_object(install, sets):
-    chart = by_name([without_helm(d) for d in render(*sets)])
+    chart = by_name([without_helm(d) for d in installed(render(*sets))])
     kustomized = by_name(documents(install))
     namespace = kustomized.pop(("Namespace", "castslice"))
     assert namespace["metadata"]["labels"]["castslice.castops.io/ignore"] == "true"
@@ -385,7 +390,7 @@ def test_the_only_test_hook_is_the_probe_pod_so_helm_test_logs_shows_its_log():
 
 
 def test_policy_mode_renders_castslice_policys_objects_and_nothing_of_the_webhook():
-    rendered = [without_helm(d) for d in render("--set", "mode=policy")]
+    rendered = [without_helm(d) for d in installed(render("--set", "mode=policy"))]
     printed = [d for d in yaml.safe_load_all(
         (ROOT / "deploy" / "components" / "policy" / "policy.yaml").read_text()) if d]
     assert by_name(rendered) == by_name(printed)
@@ -399,6 +404,22 @@ def test_policy_mode_takes_the_policies_printed_for_your_configuration(tmp_path)
     done = subprocess.run([sys.executable, "-m", "castslice", "policy"], env={
         **os.environ, **env}, capture_output=True, text=True, check=True)
     printed.write_text(done.stdout)
-    rendered = render("--set", "mode=policy", "--set", "config.CASTSLICE_DEFAULT_SLICES=2",
-                      "--set-file", f"policy.manifest={printed}")
+    rendered = installed(render("--set", "mode=policy", "--set",
+                                "config.CASTSLICE_DEFAULT_SLICES=2", "--set-file",
+                                f"policy.manifest={printed}"))
     assert by_name(rendered) == by_name([d for d in yaml.safe_load_all(done.stdout) if d])
+
+
+def test_install_and_upgrade_wait_until_a_pod_really_converts():
+    """The ready hook: a Job running `castslice ready --in-cluster` in the probe namespace,
+    its ServiceAccount allowed only to create Pods there (what a dry run needs)."""
+    found = render("--set", "ready.namespace=ml", "--set", "ready.timeoutSeconds=90")
+    job = one(found, "Job", "castslice-ready")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["ready", "--in-cluster", "-n", "ml", "--timeout", "90"]
+    assert one(found, "Role", "castslice-ready")["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]
+    assert one(found, "RoleBinding", "castslice-ready")["metadata"]["namespace"] == "ml"
+    assert not [d for d in render("--set", "ready.enabled=false")
+                if d["metadata"]["name"] == "castslice-ready"]

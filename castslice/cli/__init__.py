@@ -2,7 +2,7 @@
 
 Each command lives in the module for its job: `serving` (serve), `answers` (config, review,
 mutate), `replaying` (replay, events), `reports` (savings, doctor, audit), `recommending`
-(recommend), `probing` (probe); `inputs` reads
+(recommend), `probing` (probe), `ready` (ready); `inputs` reads
 every file and stream they take.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from castslice import __version__
-from castslice.cli import answers, probing, recommending, replaying, reports, serving
+from castslice.cli import answers, probing, ready, recommending, replaying, reports, serving
 from castslice.cli.inputs import Failure
 from castslice.settings.config import ConfigError
 
@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(command=run)
         return sub
 
-    for module in (serving, answers, replaying, reports, recommending, probing):
+    for module in (serving, answers, replaying, reports, recommending, probing, ready):
         module.register(command)
     return top
 
