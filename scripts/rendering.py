@@ -48,6 +48,7 @@ PICTURES = {
         ("recommend", "castslice recommend --output env"),
         ("preview", "castslice replay CAPTURE --env-file proposed.env"),
         ("install", "kubectl apply -k, or helm upgrade, per cluster"),
+        ("verify", "castslice verify --slo LATENCY: hurt, kept"),
     ]),
 }
 """Each picture's title and its boxes, left to right: a name and what happens there."""

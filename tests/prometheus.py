@@ -121,12 +121,32 @@ FAMILIES = {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "engine", "DCGM_FI_DEV_GPU_UTIL": "
             "DCGM_FI_DEV_FB_RESERVED": "reserved"}
 
 
+@dataclass
+class Gauge:
+    """Any other series, one sample a minute from `start` to `end` seconds into the span:
+    kube-state-metrics' kube_pod_container_resource_requests, an application's SLO."""
+
+    name: str
+    labels: dict[str, str]
+    value: Callable[[int], float]
+    """The value at each minute of the span."""
+    start: int = 0
+    end: int = SPAN
+
+
 def write_openmetrics(path: Path, gpus: list[Gpu], owners: list[dict[str, str]],
-                      end: int, counters: list[tuple[str, dict[str, str]]] = ()) -> None:
+                      end: int, counters: list[tuple[str, dict[str, str]]] = (),
+                      gauges: list[Gauge] = ()) -> None:
     """Every sample of every series, timestamps in seconds, each series contiguous;
     `counters` (name, labels) rise by one a minute (CastSlice's own, for the dashboard)."""
     series: dict[str, dict[str, list[str]]] = {
-        name: {} for name in [*FAMILIES, "kube_pod_owner", *(name for name, _ in counters)]}
+        name: {} for name in [*FAMILIES, "kube_pod_owner", *(name for name, _ in counters),
+                              *(g.name for g in gauges)]}
+    for gauge in gauges:
+        key = labels(**gauge.labels)
+        series[gauge.name][key] = [
+            f"{gauge.name}{{{key}}} {_number(gauge.value(minute))} {end - SPAN + seconds}"
+            for minute, seconds in enumerate(range(gauge.start + 60, gauge.end + 1, 60))]
     for n, gpu in enumerate(gpus):
         count = gpu.count()
         start = end - (count - 1) * STEP
@@ -169,14 +189,15 @@ def _number(value: float) -> str:
 
 @contextmanager
 def prometheus(tmp: Path, gpus: list[Gpu], owners: list[dict[str, str]],
-               end: int, counters: list[tuple[str, dict[str, str]]] = ()) -> Iterator[str]:
+               end: int, counters: list[tuple[str, dict[str, str]]] = (),
+               gauges: list[Gauge] = ()) -> Iterator[str]:
     """The server's URL, serving the backfilled days."""
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (.ci/run installs Debian's "
                                "prometheus package)")
     source, data = tmp / "series.om", tmp / "tsdb"
-    write_openmetrics(source, gpus, owners, end, counters)
+    write_openmetrics(source, gpus, owners, end, counters, gauges)
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                     str(data)], check=True, capture_output=True, timeout=600)
     config = tmp / "prometheus.yml"

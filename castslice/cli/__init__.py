@@ -2,7 +2,7 @@
 
 Each command lives in the module for its job: `serving` (serve), `answers` (config, review,
 mutate), `replaying` (replay, events), `reports` (savings, doctor, audit), `recommending`
-(recommend), `probing` (probe), `ready` (ready); `inputs` reads
+(recommend), `verifying` (verify), `probing` (probe), `ready` (ready); `inputs` reads
 every file and stream they take.
 """
 
@@ -13,7 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from castslice import __version__
-from castslice.cli import answers, probing, ready, recommending, replaying, reports, serving
+from castslice.cli import (
+    answers,
+    probing,
+    ready,
+    recommending,
+    replaying,
+    reports,
+    serving,
+    verifying,
+)
 from castslice.cli.inputs import Failure
 from castslice.settings.config import ConfigError
 
@@ -51,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(command=run)
         return sub
 
-    for module in (serving, answers, replaying, reports, recommending, probing, ready):
+    for module in (serving, answers, replaying, reports, recommending, verifying, probing,
+                   ready):
         module.register(command)
     return top
 
