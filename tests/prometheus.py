@@ -51,6 +51,9 @@ class Holder:
     start: int = 0
     end: int | None = None
     vgpu: str = ""
+    dram: Callable[[int], float] | None = None
+    """DCGM_FI_PROF_DRAM_ACTIVE (0-1), a default counter (etc/default-counters.csv), where
+    the device reports it: the device's own, repeated on every series of it."""
 
     def holds(self, i: int, count: int) -> bool:
         return self.start <= i < (count if self.end is None else self.end)
@@ -107,6 +110,8 @@ def _exposed(gpu: Gpu, i: int) -> list[tuple[dict[str, str], dict[str, float]]]:
     used = sum(h.used(i) for h in active)
     device = {"util": util, "engine": util / 100, "used": used,
               "free": gpu.memory_mib - used, "reserved": RESERVED_MIB}
+    if any(h.dram for h in active):
+        device["dram"] = min(1.0, sum(h.dram(i) for h in active if h.dram))
     if gpu.virtual and active:
         found = [({}, {"util": util, "used": used})]
         for h in active:
@@ -116,7 +121,8 @@ def _exposed(gpu: Gpu, i: int) -> list[tuple[dict[str, str], dict[str, float]]]:
     return [(active[-1].pod if active else {}, device)]
 
 
-FAMILIES = {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "engine", "DCGM_FI_DEV_GPU_UTIL": "util",
+FAMILIES = {"DCGM_FI_PROF_GR_ENGINE_ACTIVE": "engine", "DCGM_FI_PROF_DRAM_ACTIVE": "dram",
+            "DCGM_FI_DEV_GPU_UTIL": "util",
             "DCGM_FI_DEV_FB_USED": "used", "DCGM_FI_DEV_FB_FREE": "free",
             "DCGM_FI_DEV_FB_RESERVED": "reserved"}
 

@@ -17,6 +17,8 @@ from tests.served import serve
 
 END = int(time.time()) // STEP * STEP
 R, PRICE, TARGET = 8, 2.5, 80
+DERATE = 24
+"""--time-slicing-derate's default: time-sliced co-tenants are fitted within 80 x 0.76."""
 ENV = {"CASTSLICE_SLICES_PER_GPU": str(R), "CASTSLICE_GPU_HOURLY_COST": str(PRICE)}
 CHAT = [f"chat-7d9f8c6b5-{i}" for i in ("abcde", "fghij", "klmno")]
 COUNT = SPAN // STEP
@@ -116,9 +118,9 @@ def expected(values, presets=(1, 2, 4)):
     """Pods per card by compute and memory, and the grant that packs them, from the samples."""
     p95 = max(prometheus_quantile(0.95, v["util"]) for v in values)
     peak = max(max(v["used"]) for v in values)
-    fit = max(1, min(int(TARGET // p95), int(40960 // peak), R))
+    fit = max(1, min(int(TARGET * (1 - DERATE / 100) // p95), int(40960 // peak), R))
     if fit == 1:
-        return p95, peak, 1, None
+        return p95, peak, 1, R  # a whole card is all its R units
     units = next(p for p in presets if p >= R // (fit + 1) + 1)
     return p95, peak, R // units, units
 

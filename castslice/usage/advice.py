@@ -34,6 +34,12 @@ _GENERATED_POD = re.compile(r"(.+)-[a-z0-9]{5}")
 _ORDINAL_POD = re.compile(r"(.+)-[0-9]+")
 
 
+TIME_SLICING_DERATE = 24.0
+"""Percent of a card time-slicing loses to context switches, as NVIDIA measured it (March 2026,
+an A100: ~1.00 requests/s per GPU under MIG, 0.76 under time-slicing): co-tenants under
+`extended` are fitted within the target lowered by this (--time-slicing-derate)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """One controller's Pods (or a Pod no controller owns), and what they used of a GPU."""
@@ -56,6 +62,8 @@ class Workload:
     """What p95 was measured from (GPU_UTIL if any of its devices lacked engine activity)."""
     profiles: tuple[str, ...]
     """The MIG profiles its Pods ran on; empty on whole GPUs."""
+    dram: float | None = None
+    """p95 DRAM activity (percent of the card's bandwidth); None where not reported."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,8 @@ def workload_of(namespace: str, pod: str,
 
 
 def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: float,
-              price: float | None, headroom: float = 20.0) -> Recommendation:
+              price: float | None, headroom: float = 20.0,
+              derate: float = TIME_SLICING_DERATE) -> Recommendation:
     """Per workload the grant that packs its Pods as tightly as compute and memory allow,
     and the memory ask (peak + `headroom` percent) that says the same in memory."""
     on_device = by_device(measured.usage)
@@ -150,7 +159,7 @@ def recommend(measured: Measured, policy: Policy, *, target: float, min_hours: f
         if problem:
             skipped.append(Skipped(namespace, f"{kind}/{name}", problem))
         else:
-            advice.append(replace(_advise(workload, policy, target, price),
+            advice.append(replace(_advise(workload, policy, target, price, derate),
                                   memory_ask=memory_ask(workload.peak_mib, headroom)))
     return Recommendation(advice, skipped, _over_packed(measured, on_device, shared))
 
@@ -183,7 +192,7 @@ def _workload(namespace: str, owner: tuple[str, str, bool], items: list[Usage],
                     min(memory) if memory else profile_memory_mib(policy.mig_profiles[-1]),
                     items[0].model, sum(samples.values()) * measured.interval / 3600,
                     UTIL if any(u.metric == UTIL for u in items) else ENGINE,
-                    profiles)
+                    profiles, max((u.dram for u in items if u.dram is not None), default=None))
 
 
 def _too_little(workload: Workload, min_hours: float) -> str | None:
@@ -228,11 +237,16 @@ def profile_memory_mib(profile: str) -> float:
     return float(profile.split(".")[1].split("gb")[0]) * 1024
 
 
-def _advise(workload: Workload, policy: Policy, target: float, price: float | None) -> Advice:
-    by_compute = int(target // workload.p95) if workload.p95 > 0 else 10**6
-    by_memory = int(workload.card_mib // workload.peak_mib) if workload.peak_mib > 0 else 10**6
-    fit = max(1, min(by_compute, by_memory))
-    limited_by = "compute" if by_compute <= by_memory else "memory"
+def _advise(workload: Workload, policy: Policy, target: float, price: float | None,
+            derate: float = 0.0) -> Advice:
+    """k Pods fit a card when k x p95 engine activity and k x p95 DRAM activity stay within
+    the target (time-slicing's target lowered by `derate` percent, what its context switches
+    cost), and k x peak framebuffer within the card's memory."""
+    shared = target if policy.mig_devices else target * (1 - derate / 100)
+    limits = {"compute": _per(shared, workload.p95), "bandwidth": _per(shared, workload.dram),
+              "memory": _per(workload.card_mib, workload.peak_mib)}
+    limited_by = min(limits, key=lambda name: limits[name])
+    fit = max(1, limits[limited_by])
     if policy.mig_devices:
         return _mig(workload, policy, target, price, fit, limited_by)
     per_card = policy.card_units() or policy.max_slices
@@ -245,10 +259,16 @@ def _advise(workload: Workload, policy: Policy, target: float, price: float | No
                   _saved(workload, units, per_card, price))
 
 
+def _per(room: float, each: float | None) -> int:
+    """How many of `each` fit in `room`; unbounded where there is no figure."""
+    return int(room // each) if each else 10**6
+
+
 def _mig(workload: Workload, policy: Policy, target: float, price: float | None, fit: int,
          limited_by: str) -> Advice:
     card = compute(policy.mig_profiles[-1])
-    needed = workload.p95 / target * card
+    needed = max(workload.p95, workload.dram or 0.0) / target * card  # bandwidth goes with
+    # the instance's share of the card, as compute does
     memory = policy.profile_memory
     profile = next((p for p in policy.mig_profiles if compute(p) >= needed
                     and memory.get(base(p), 0) >= workload.peak_mib * MiB), None)

@@ -24,6 +24,9 @@ from dataclasses import dataclass, replace
 from castslice.usage.prometheus import Prometheus, Sample
 
 ENGINE, UTIL = "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_GPU_UTIL"
+DRAM = "DCGM_FI_PROF_DRAM_ACTIVE"
+"""Memory bandwidth in use (0-1), a default counter (dcgm-exporter etc/default-counters.csv):
+two memory-bound Pods contend for it though their engine activity adds up to little."""
 FB_USED, FB_FREE, FB_RESERVED = ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
                                  "DCGM_FI_DEV_FB_RESERVED")
 OWNER = "kube_pod_owner"
@@ -66,6 +69,8 @@ class Usage:
     on GPUs more than one Pod held; 0 elsewhere."""
     per_process: bool
     """p95 and peak are this Pod's own on a shared GPU (KUBERNETES_VIRTUAL_GPUS)."""
+    dram: float | None = None
+    """p95 of DRAM activity, percent of the device's bandwidth; None where not reported."""
     copied: bool = False
     """The exporter wrote the GPU's value for every Pod on it (before 4.5.3-4.8.2): p95 and
     peak here are the GPU's divided among the Pods that held it at once."""
@@ -123,6 +128,7 @@ def queries(window: str) -> dict[str, str]:
     return {
         "p95_engine": f"{by} (quantile_over_time(0.95, {ENGINE}[{window}]))",
         "p95_util": f"{by} (quantile_over_time(0.95, {UTIL}[{window}]))",
+        "p95_dram": f"{by} (quantile_over_time(0.95, {DRAM}[{window}]))",
         "samples_engine": f"{by} (count_over_time({ENGINE}[{window}]))",
         "samples_util": f"{by} (count_over_time({UTIL}[{window}]))",
         "peak": f"{by} (max_over_time({FB_USED}[{window}]))",
@@ -247,7 +253,9 @@ def _usage(key: tuple[str, ...], workload: tuple[str, str, str], series: _Series
                  profile=labels["GPU_I_PROFILE"], model=labels["modelName"], metric=metric,
                  p95=p95, peak_mib=series.get("peak", key), samples=int(samples),
                  first=series.get("first", key), last=series.get("last", key),
-                 per_process=per_process)
+                 per_process=per_process,
+                 dram=series.found["p95_dram"][key] * 100 if key in series.found.get(
+                     "p95_dram", {}) else None)
 
 
 def _p95(key: tuple[str, ...], series: _Series, prefer_util: bool = False) -> tuple[float, str]:
