@@ -410,3 +410,20 @@ def test_a_resource_named_like_the_target_is_not_the_target():
     container["resources"]["requests"]["nvidia.com/gpu-shared-nic"] = "1"
     decision = decided(pod_review(ON, containers=[container])).decision
     assert decision.outcome == "mutated"
+
+
+def test_a_pod_past_the_claim_cap_that_already_holds_a_castslice_claim_is_already_sliced():
+    """The reason a log line and the admissions metric carry: a Pod converted before (a claim
+    from castslice-gpu-1 in one container) whose 65 other containers would need more claims
+    than CastSlice writes is already-sliced, not no-gpu (claims.rewrite_claims keeps
+    already_sliced when it gives up on the cap)."""
+    claimed = {"name": "held", "image": "registry.example/trainer:1",
+               "resources": {"claims": [{"name": "c0"}]}}
+    review = pod_review(ON, containers=[claimed, *(gpu_container(f"c{i}", "1")
+                                                   for i in range(65))],
+                        resourceClaims=[{"name": "c0", "resourceClaimTemplateName":
+                                         "castslice-gpu-1"}])
+    decision = decided(review, Policy(backend="dra")).decision
+    assert (decision.outcome, decision.reason) == ("passed", "already-sliced")
+    assert decision.warnings[-1].text == ("65 GPUs would need more than 64 claims; Pod left "
+                                          "unchanged")
