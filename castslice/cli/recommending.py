@@ -3,17 +3,9 @@
 import argparse
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
-from castslice.cli.inputs import (
-    Failure,
-    Register,
-    add_env_files,
-    environment,
-    http_url,
-    load_config,
-    seconds,
-)
+from castslice.cli.connecting import add_connection, connection
+from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
 from castslice.offline import events
 
 
@@ -22,10 +14,7 @@ def register(command: Register) -> None:
                             "Prometheus, how many Pods of each workload fit on one GPU, as "
                             "the configuration that packs them (needs "
                             "CASTSLICE_SLICES_PER_GPU unless the back-end is mig)")
-    recommend_cmd.add_argument("--prometheus", required=True, metavar="URL", type=http_url,
-                               help="Prometheus, Thanos or Mimir HTTP API base URL")
-    recommend_cmd.add_argument("--timeout", type=seconds(600), default=30.0,
-                               metavar="SECONDS", help="for each query (default 30)")
+    add_connection(recommend_cmd)
     recommend_cmd.add_argument("--window", default="7d", help="how far back (default 7d)")
     recommend_cmd.add_argument("--output", choices=("table", "json", "env"), default="table")
     recommend_cmd.add_argument("--target-util", type=float, default=80.0, metavar="PERCENT",
@@ -46,17 +35,13 @@ def register(command: Register) -> None:
                                "into hours (default: read from the data, else 15)")
     recommend_cmd.add_argument("--at", type=float, metavar="UNIX_TIME",
                                help="evaluate at this time instead of now")
-    recommend_cmd.add_argument("--bearer-token-file", metavar="FILE")
-    recommend_cmd.add_argument("--user", help="basic auth user (with --password-file)")
-    recommend_cmd.add_argument("--password-file", metavar="FILE")
-    recommend_cmd.add_argument("--ca-file", metavar="FILE", help="CA bundle for https")
     add_env_files(recommend_cmd, "the current configuration (back-end, presets, ladder, "
                   "CASTSLICE_SLICES_PER_GPU)")
 
 
 def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.usage import advice, report, series
-    from castslice.usage.prometheus import Prometheus, PrometheusError
+    from castslice.usage.prometheus import PrometheusError
 
     config = load_config(environment(args.env_file, env))
     policy = config.policy
@@ -73,10 +58,7 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise Failure("--scrape-interval must be a number of seconds above 0")
     try:
         window = series.check_window(args.window)
-        prometheus = Prometheus(args.prometheus, token=_read(args.bearer_token_file),
-                                basic=_basic(args), ca_file=args.ca_file,
-                                timeout=args.timeout)
-        measured = series.measure(prometheus, window, args.at, args.scrape_interval)
+        measured = series.measure(connection(args), window, args.at, args.scrape_interval)
     except ValueError as error:
         raise Failure(str(error)) from None
     except PrometheusError as error:
@@ -100,20 +82,3 @@ def recommend(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 1
     return 0
 
-
-def _read(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise Failure(f"cannot read {path}: {getattr(error, 'strerror', None) or error}"
-                      ) from None
-
-
-def _basic(args: argparse.Namespace) -> tuple[str, str] | None:
-    if args.user is None:
-        return None
-    if args.password_file is None:
-        raise Failure("--user needs --password-file")
-    return args.user, _read(args.password_file) or ""

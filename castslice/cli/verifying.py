@@ -7,15 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from castslice.cli.inputs import (
-    Failure,
-    Register,
-    add_env_files,
-    environment,
-    http_url,
-    load_config,
-    seconds,
-)
+from castslice.cli.connecting import add_connection, connection
+from castslice.cli.inputs import Failure, Register, add_env_files, environment, load_config
 from castslice.offline import events
 
 if TYPE_CHECKING:  # usage/ is imported by the command alone, never on serve's path
@@ -28,7 +21,7 @@ def register(command: Register) -> None:
     verify_cmd = command("verify", verify, "did sharing hurt? each converted workload's SLO "
                          "before and after its conversion, and the change that takes back "
                          "only the hurt ones; exit 1 if any is hurt")
-    verify_cmd.add_argument("--prometheus", required=True, metavar="URL", type=http_url)
+    add_connection(verify_cmd)
     verify_cmd.add_argument("--slo", required=True, metavar="PROMQL", help="series with "
                             "namespace and pod labels, lower is better: e.g. a p99 latency")
     verify_cmd.add_argument("--window", default="7d", help="how far back (default 7d)")
@@ -37,13 +30,12 @@ def register(command: Register) -> None:
     verify_cmd.add_argument("--output", choices=("table", "json"), default="table")
     verify_cmd.add_argument("--at", type=float, metavar="UNIX_TIME",
                             help="evaluate at this time instead of now")
-    verify_cmd.add_argument("--timeout", type=seconds(600), default=30.0, metavar="SECONDS")
     add_env_files(verify_cmd, "the configuration that converted them (back-end, resources)")
 
 
 def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from castslice.usage import series
-    from castslice.usage.prometheus import Prometheus, PrometheusError
+    from castslice.usage.prometheus import PrometheusError
     from castslice.usage.verify import verify as judged
 
     policy = load_config(environment(args.env_file, env)).policy
@@ -54,7 +46,7 @@ def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise Failure("--worse-by must be a percentage from 0 to 1000")
     try:
         window = series.check_window(args.window)
-        found = judged(Prometheus(args.prometheus, timeout=args.timeout), policy, args.slo,
+        found = judged(connection(args), policy, args.slo,
                        window, time.time() if args.at is None else args.at, args.worse_by)
     except (ValueError, PrometheusError) as error:
         raise Failure(str(error)) from None
