@@ -13,6 +13,8 @@ OUTSIDE = {
     "tests/test_recommend.py": "a real Prometheus per run",
     "tests/test_http.py": "real gunicorn servers per run",
     "tests/test_docs.py": "reads the annotations' names for the reference pages only",
+    "tests/test_preview.py": "captures through a moto S3 server and a 20,000-event memory "
+                             "measure per run (the decision's answers are test_golden_events')",
 }
 
 
