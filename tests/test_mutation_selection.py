@@ -23,7 +23,7 @@ def test_every_module_testing_the_decision_core_is_in_the_mutation_run():
         "pytest_add_cli_args_test_selection"]
     chosen = {arg for arg in selection if arg.endswith(".py")}
     importing = {str(path.relative_to(ROOT)) for path in (ROOT / "tests").glob("test_*.py")
-                 if re.search(r"^(from|import) castslice\.functions", path.read_text(), re.M)}
+                 if re.search(r"^\s*(from|import) castslice\.functions", path.read_text(), re.M)}
     assert importing - chosen - set(OUTSIDE) == set(), "add them to [tool.mutmut]"
     assert set(OUTSIDE) <= importing, "an excluded module no longer imports the core"
     assert all((ROOT / name).exists() for name in chosen)
