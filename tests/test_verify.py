@@ -13,7 +13,7 @@ import time
 import pytest
 
 from castslice.cli import main
-from tests.prometheus import SPAN, STEP, Gauge, prometheus
+from tests.prometheus import SPAN, STEP, Gauge, Gpu, Holder, prometheus
 
 END = int(time.time()) // STEP * STEP
 MIDDLE = SPAN // 2
@@ -49,13 +49,19 @@ GAUGES = [gauge for ns, pod, _, seconds, converted in PODS for gauge in (
     latency(ns, pod, seconds, MIDDLE if converted else 0, SPAN if converted else MIDDLE))]
 OWNERS = [owner(ns, pod, rs) for ns, pod, rs, _, _ in PODS]
 ENV = {"CASTSLICE_TARGET_RESOURCE": "nvidia.com/gpu.shared"}
+HALF = SPAN // STEP // 2
+GPUS = [Gpu("GPU-chat", [  # chat alone on a GPU, then (converted) beside another Pod
+    Holder({"namespace": "inference", "pod": "chat-7d9f8c6b5-aaaaa", "container": "main"},
+           lambda i: 30, lambda i: 8000, end=HALF),
+    Holder({"namespace": "inference", "pod": "chat-5c4b3a2f1-bbbbb", "container": "main"},
+           lambda i: 45, lambda i: 9000, start=HALF, vgpu="0")], virtual=True)]
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     if not (shutil.which("prometheus") and shutil.which("promtool")) and not os.environ.get("CI"):
         pytest.skip("needs Debian's prometheus package (.ci/run installs it)")
-    with prometheus(tmp_path_factory.mktemp("prometheus"), [], OWNERS, END,
+    with prometheus(tmp_path_factory.mktemp("prometheus"), GPUS, OWNERS, END,
                     gauges=GAUGES) as found:
         yield found
 
@@ -77,6 +83,9 @@ def test_a_workload_whose_latency_doubled_is_hurt_and_one_that_did_not_move_is_k
     assert found["chat"]["slo_after"] == pytest.approx(2 * found["chat"]["slo_before"], rel=0.05)
     assert abs(found["chat"]["converted_at"] - (END - SPAN + MIDDLE)) <= 360
     assert found["rank"]["revert"] == ""
+    assert (found["chat"]["gpu_before"], found["chat"]["gpu_after"]) == (30, 45)
+    assert (found["chat"]["memory_before_mib"], found["chat"]["memory_after_mib"]) == (8000, 9000)
+    assert found["rank"]["gpu_before"] is None  # no exporter series of its Pods
 
 
 def test_only_the_hurt_workload_is_taken_back(capsys, url):

@@ -62,17 +62,26 @@ def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_HURT if any(v.verdict == "hurt" for v in found) else 0
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def _table(found: "list[Verdict]", worse_by: float) -> str:
     lines = [f"{'NAMESPACE':16} {'WORKLOAD':32} {'CONVERTED':17} {'BEFORE':>10} {'AFTER':>10} "
-             f"{'CHANGE':>8}  VERDICT"]
+             f"{'CHANGE':>8}  {'GPU% B/A':>11} {'MIB B/A':>13}  VERDICT"]
     for v in found:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(v.converted_at))
         before = "-" if v.slo_before is None else f"{v.slo_before:.4g}"
         after = "-" if v.slo_after is None else f"{v.slo_after:.4g}"
         change = "-" if v.change_percent is None else f"{v.change_percent:+.0f}%"
+        gpu = f"{_num(v.gpu_before)}/{_num(v.gpu_after)}"
+        memory = f"{_num(v.memory_before_mib)}/{_num(v.memory_after_mib)}"
         lines.append(f"{v.namespace:16} {f'{v.kind}/{v.workload}'[:32]:32} {when:17} "
-                     f"{before:>10} {after:>10} {change:>8}  {v.verdict}")
+                     f"{before:>10} {after:>10} {change:>8}  {gpu:>11} {memory:>13}  "
+                     f"{v.verdict}")
     lines.append(f"\nBEFORE, AFTER: p95 of the SLO over each side of the conversion, the "
-                 f"median over the workload's Pods; hurt: worse by more than {worse_by:g} %.")
+                 f"median over the workload's Pods; hurt: worse by more than {worse_by:g} %. "
+                 "GPU% B/A: p95 of its Pods' own DCGM_FI_DEV_GPU_UTIL before/after; MIB B/A: "
+                 "peak DCGM_FI_DEV_FB_USED; - where the exporter has no series of them.")
     lines += [f"take back {v.namespace}/{v.workload}: {v.revert}" for v in found if v.revert]
     return "\n".join(lines)

@@ -15,13 +15,13 @@ import json
 import re
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from castslice.functions.annotations import OPTIMIZE
 from castslice.functions.policy import Policy
 from castslice.usage.advice import workload_of
 from castslice.usage.prometheus import Prometheus
-from castslice.usage.series import queries
+from castslice.usage.series import FB_USED, UTIL, attributed, queries
 
 REQUESTS = "kube_pod_container_resource_requests"
 STEP = 300
@@ -47,6 +47,13 @@ class Verdict:
     change_percent: float | None
     revert: str
     """The change that takes back only this workload (for a hurt one), else ""."""
+    gpu_before: float | None = None
+    gpu_after: float | None = None
+    """p95 of its Pods' own GPU use (DCGM_FI_DEV_GPU_UTIL, per Pod under
+    KUBERNETES_VIRTUAL_GPUS), percent, median over its Pods; None without series."""
+    memory_before_mib: float | None = None
+    memory_after_mib: float | None = None
+    """Its Pods' peak framebuffer (DCGM_FI_DEV_FB_USED), MiB."""
 
 
 def sanitised(resource: str) -> str:
@@ -84,11 +91,37 @@ def verify(prometheus: Prometheus, policy: Policy, slo: str, window: str, at: fl
         if key not in whole:  # converted from the first day of the window: nothing before
             found.append(_judged(key, converted, None, None, worse_by))
             continue
-        found.append(_judged(key, converted,
-                             _figure(prometheus, slo, key, owners, converted, converted - start),
-                             _figure(prometheus, slo, key, owners, at, at - converted),
-                             worse_by))
+        # before ends a step short of the conversion: the first converted Pod's first point
+        # is the conversion's, not the before side's
+        sides = ((converted - STEP, converted - STEP - start), (at, at - converted))
+        slo_before, slo_after = (_figure(prometheus, slo, key, owners, end, seconds)
+                                 for end, seconds in sides)
+        verdict = _judged(key, converted, slo_before, slo_after, worse_by)
+        gpu = [_use(prometheus, key, owners, end, seconds) for end, seconds in sides]
+        found.append(replace(verdict, gpu_before=gpu[0][0], gpu_after=gpu[1][0],
+                             memory_before_mib=gpu[0][1], memory_after_mib=gpu[1][1]))
     return found
+
+
+def _use(prometheus: Prometheus, key: tuple[str, str, str],
+         owners: dict[tuple[str, str], tuple[str, str]], at: float,
+         seconds: float) -> tuple[float | None, float | None]:
+    """The workload's own GPU use and peak memory over the `seconds` before `at`, from the
+    exporter's series as recommend attributes them (exported_* wins)."""
+    span = f"[{max(int(seconds), STEP)}s]"
+    utils = [s for s in prometheus.query(f"quantile_over_time(0.95, {UTIL}{span})", at)
+             if _held_by(s.labels, owners) == key]
+    peaks = [s.value for s in prometheus.query(f"max_over_time({FB_USED}{span})", at)
+             if _held_by(s.labels, owners) == key]
+    return (statistics.median(s.value for s in utils) if utils else None,
+            max(peaks) if peaks else None)
+
+
+def _held_by(labels: dict[str, str] | object,
+             owners: dict[tuple[str, str], tuple[str, str]]) -> tuple[str, str, str] | None:
+    held = attributed(labels if isinstance(labels, dict) else {}, set())
+    return None if held is None else _workload(
+        {"namespace": held[0], "pod": held[1]}, owners)
 
 
 def _seconds(window: str) -> float:
