@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from castslice.functions.admit import admit, check_review
-from castslice.functions.mig import parse_ladder
+from castslice.functions.mig import instances_per_card, memory_gb, parse_ladder
 from castslice.functions.policy import Policy
 from castslice.functions.quantity import parse_quantity, whole_count
 from castslice.functions.reviews import dry_run
@@ -427,3 +427,20 @@ def test_a_pod_past_the_claim_cap_that_already_holds_a_castslice_claim_is_alread
     assert (decision.outcome, decision.reason) == ("passed", "already-sliced")
     assert decision.warnings[-1].text == ("65 GPUs would need more than 64 claims; Pod left "
                                           "unchanged")
+
+
+@pytest.mark.parametrize(("ladder", "instances"), [
+    # NVIDIA mig-parted config-default.yaml (all-<profile>: N) and `nvidia-smi mig -lgip`
+    ("1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb", [7, 3, 2, 1, 1]),
+    ("1g.10gb,2g.20gb,3g.40gb,4g.40gb,7g.80gb", [7, 3, 2, 1, 1]),
+    ("1g.20gb,2g.20gb,3g.40gb,4g.40gb,7g.80gb", [4, 3, 2, 1, 1]),
+    ("1g.24gb,2g.24gb,3g.47gb,4g.47gb,7g.94gb", [4, 3, 2, 1, 1]),
+    ("1g.35gb,2g.35gb,3g.71gb,4g.71gb,7g.141gb", [4, 3, 2, 1, 1]),
+    ("1g.6gb,2g.12gb,4g.24gb", [4, 2, 1]),
+    ("1g.24gb,2g.48gb,4g.96gb", [4, 2, 1]),
+])
+def test_a_card_holds_as_many_instances_as_its_compute_and_memory_slices_allow(ladder,
+                                                                              instances):
+    profiles = parse_ladder(ladder)
+    assert [instances_per_card(p, profiles) for p in profiles] == instances
+    assert [memory_gb(p) for p in profiles] == [int(p.split(".")[1][:-2]) for p in profiles]

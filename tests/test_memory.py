@@ -301,3 +301,9 @@ def test_under_time_slicing_the_annotation_says_what_the_ask_was_matched_against
     decision = decided({"castops.io/gpu-memory": "10Gi"}, EXTENDED)
     assert "(2 of 8 units of 40Gi: 10Gi, enforced only under MPS)" in decision.message
     assert "(holds" in decided({"castops.io/gpu-memory": "10Gi"}).message
+
+
+@pytest.mark.parametrize(("size", "text"), [(2**40, "1Ti"), (3 * 2**40, "3Ti"), (GiB, "1Gi"),
+                                             (3 * 1024, "3Ki"), (5 * MiB, "5Mi"), (1023, "1023")])
+def test_whole_bytes_read_as_the_largest_exact_unit(size, text):
+    assert quantity_text(size) == text

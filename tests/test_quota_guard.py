@@ -80,3 +80,24 @@ def test_any_guard_text_is_read_without_error_and_an_entry_without_keys_escapes(
     assert found is None or isinstance(found, str)
     if text and "requests.nvidia.com/gpu-shared" not in text:
         assert found is not None
+
+
+def test_a_refusal_keeps_the_warnings_said_before_it():
+    decision = decided("gpu=requests.nvidia.com/gpu", Policy(on_quota_escape="deny"),
+                       **{"castops.io/optimize": "yes"})
+    assert decision.outcome == "passed"  # "yes" does not opt in: nothing to refuse
+    review = pod_review({"castops.io/optimize": "true", GUARD: "gpu=requests.nvidia.com/gpu",
+                         "castops.io/slice-ratio": "abc"})["request"]
+    refused = decide(review, Policy(on_quota_escape="deny"))
+    assert (refused.outcome, [w.kind for w in refused.warnings]) == ("denied", ["slice-ratio"])
+    left = decide(review, Policy())
+    assert [w.kind for w in left.warnings] == ["slice-ratio", "quota-guard"]
+
+
+def test_under_mig_the_guard_reads_the_profile_the_pod_would_get():
+    """A quota counting 1g.5gb lets a one-slice Pod convert and leaves a three-slice one
+    whole: the counted key is the profile's, from the Pod's own slice count."""
+    guard = "gpu=requests.nvidia.com/gpu|requests.nvidia.com/mig-1g.5gb"
+    mig = Policy(backend="mig")
+    assert decided(guard, mig, **{"castops.io/slice-ratio": "1"}).outcome == "mutated"
+    assert decided(guard, mig, **{"castops.io/slice-ratio": "3"}).reason == "quota-guard"
