@@ -444,3 +444,21 @@ def test_a_card_holds_as_many_instances_as_its_compute_and_memory_slices_allow(l
     profiles = parse_ladder(ladder)
     assert [instances_per_card(p, profiles) for p in profiles] == instances
     assert [memory_gb(p) for p in profiles] == [int(p.split(".")[1][:-2]) for p in profiles]
+
+
+def test_a_card_holds_a_whole_number_of_instances():
+    ladder = parse_ladder("1g.20gb,2g.20gb,3g.40gb,4g.40gb,7g.80gb")
+    assert all(type(instances_per_card(p, ladder)) is int for p in ladder)
+
+
+def test_a_pod_whose_spec_is_no_object_has_no_gpu_under_dra():
+    review = pod_review(ON)
+    review["request"]["object"]["spec"] = "x"
+    assert decided(review, Policy(backend="dra")).decision.reason == "no-gpu"
+
+
+def test_a_four_slice_card_has_four_memory_slices():
+    """A30 and RTX PRO 6000: 4 compute and 4 memory slices, so a profile of about a third of
+    the card's memory takes one of them (not 3 of 8)."""
+    ladder = parse_ladder("1g.7gb,4g.20gb")
+    assert instances_per_card("1g.7gb", ladder) == 4

@@ -307,3 +307,17 @@ def test_under_time_slicing_the_annotation_says_what_the_ask_was_matched_against
                                              (3 * 1024, "3Ki"), (5 * MiB, "5Mi"), (1023, "1023")])
 def test_whole_bytes_read_as_the_largest_exact_unit(size, text):
     assert quantity_text(size) == text
+
+
+def test_a_long_memory_value_is_named_cut_in_the_annotation():
+    from castslice.functions.resolve import shown_memory
+
+    assert shown_memory("1" * 24) == "1" * 24
+    assert shown_memory("1" * 25) == "1" * 21 + "..."
+
+
+def test_a_ladder_of_unknown_memory_says_so():
+    ladder = parse_ladder("1g.9gb,7g.77gb")
+    decision = decided({"castops.io/gpu-memory": "1Gi"}, Policy(backend="mig", mig_profiles=ladder))
+    assert decision.warnings[-1].text == ("castops.io/gpu-memory=1Gi: no MIG profile holds it "
+                                          "(no profile's is known); left unchanged")

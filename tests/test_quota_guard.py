@@ -101,3 +101,14 @@ def test_under_mig_the_guard_reads_the_profile_the_pod_would_get():
     mig = Policy(backend="mig")
     assert decided(guard, mig, **{"castops.io/slice-ratio": "1"}).outcome == "mutated"
     assert decided(guard, mig, **{"castops.io/slice-ratio": "3"}).reason == "quota-guard"
+
+
+def test_each_quota_the_guard_lists_is_read_on_its_own():
+    two = "a=requests.nvidia.com/gpu-shared;b=requests.nvidia.com/gpu"
+    assert escaping_quota({GUARD: two}, Policy(), 1) == "b"
+    assert escaping_quota({GUARD: ""}, Policy(), 1) is None
+
+
+def test_a_pod_left_whole_by_the_guard_keeps_its_slice_count_for_the_log():
+    assert decided("gpu=requests.nvidia.com/gpu",
+                   **{"castops.io/workload-type": "inference"}).slices == 2
