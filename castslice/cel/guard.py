@@ -30,8 +30,9 @@ GUARD = "castslice-quota-guard"
 BACKSTOP = "castslice-quota-backstop"
 _PARAM = {"apiVersion": "v1", "kind": "ResourceQuota"}
 _PARAM_REF = {"selector": {}, "parameterNotFoundAction": "Allow"}
-_MATCH = {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
-                             "operations": ["CREATE"], "resources": ["pods"]}]}
+POD_CREATES = {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                  "operations": ["CREATE"], "resources": ["pods"]}]}
+"""What every printed policy matches: Pod CREATEs (the webhook's rules)."""
 
 
 def _limits(policy: Policy) -> str:
@@ -50,7 +51,7 @@ def guard_spec(policy: Policy) -> dict[str, Any]:
              f"{literal(pointer('metadata', 'annotations', QUOTA_GUARD))}, value: {value}}} : "
              f"JSONPatch{{op: 'add', path: '/metadata/annotations', value: "
              f"{{{literal(QUOTA_GUARD)}: {value}}}}}")
-    return {"failurePolicy": "Fail", "paramKind": _PARAM, "matchConstraints": _MATCH,
+    return {"failurePolicy": "Fail", "paramKind": _PARAM, "matchConstraints": POD_CREATES,
             "matchConditions": sent_conditions(policy.source_resource),
             "reinvocationPolicy": "Never",
             "mutations": [{"patchType": "JSONPatch", "jsonPatch": {
@@ -70,7 +71,7 @@ def backstop_spec(policy: Policy) -> dict[str, Any]:
         holds = literal(sorted(counted_as(policy, 1)))
     converted = (f"has(object.metadata.annotations) && {literal(SLICED)} in "
                  "object.metadata.annotations")
-    return {"failurePolicy": "Ignore", "paramKind": _PARAM, "matchConstraints": _MATCH,
+    return {"failurePolicy": "Ignore", "paramKind": _PARAM, "matchConstraints": POD_CREATES,
             "matchConditions": [{"name": "converted", "expression": converted}],
             "validations": [{
                 "expression": f"!({_limits(policy)}) || {holds}.exists(k, k in params.spec.hard)",

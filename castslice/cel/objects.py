@@ -1,6 +1,7 @@
 """The printed objects: a MutatingAdmissionPolicy and its binding (the patch), a
-ValidatingAdmissionPolicy with `validationActions: [Warn]` (the webhook's warnings and its
-audit annotation) and, under CASTSLICE_ON_INVALID=deny, one with `[Deny]` (its refusals).
+ValidatingAdmissionPolicy with `validationActions: [Warn]` (the webhook's warnings), one with
+`[Audit]` (its audit annotation), under a deny setting one with `[Deny]` (its refusals), and
+the quota guard with its backstop (guard.py).
 
 A ValidatingAdmissionPolicy sees the Pod after every mutation, so its conditions are the
 webhook's, read on what the mutation leaves: the source still held, or CastSlice's own
@@ -13,7 +14,7 @@ import json
 from typing import Any
 
 from castslice.cel.containers import scan_variables
-from castslice.cel.guard import guard_objects
+from castslice.cel.guard import POD_CREATES, guard_objects
 from castslice.cel.literals import literal
 from castslice.cel.patches import decision_variables, message, patch
 from castslice.cel.selection import policy_conditions, selection_variables
@@ -32,8 +33,6 @@ HASH = "castslice.castops.io/configuration"
 """The annotation holding the hash of the printed set (of its specs)."""
 LABELS = {"app.kubernetes.io/name": "castslice", "app.kubernetes.io/component": "policy"}
 ODD_TEXT = ' ignored: only "true" or "false" count'
-_MATCH = {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
-                             "operations": ["CREATE"], "resources": ["pods"]}]}
 
 
 def variables(policy: Policy) -> list[dict[str, str]]:
@@ -46,7 +45,7 @@ def variables(policy: Policy) -> list[dict[str, str]]:
 
 def policy_objects(policy: Policy) -> list[dict[str, Any]]:
     """The objects `castslice policy` prints, for `kubectl apply -f -`."""
-    shared = {"failurePolicy": "Ignore", "matchConstraints": _MATCH,
+    shared = {"failurePolicy": "Ignore", "matchConstraints": POD_CREATES,
               "matchConditions": policy_conditions(policy), "variables": variables(policy)}
     checked = shared | {"matchConditions": [*policy_conditions(policy), _may_warn(policy)]}
     specs: list[tuple[str, str, dict[str, Any]]] = [
@@ -58,7 +57,7 @@ def policy_objects(policy: Policy) -> list[dict[str, Any]]:
         ("ValidatingAdmissionPolicyBinding", WARNINGS,
          {"policyName": WARNINGS, "validationActions": ["Warn"]}),
         ("ValidatingAdmissionPolicy", AUDIT, {
-            "failurePolicy": "Ignore", "matchConstraints": _MATCH,
+            "failurePolicy": "Ignore", "matchConstraints": POD_CREATES,
             "matchConditions": [{"name": "converted", "expression": (
                 f"has(object.metadata.annotations) && {literal(SLICED)} in "
                 "object.metadata.annotations")}],

@@ -14,7 +14,6 @@ percent, `too-little-data` when either window holds fewer than MIN_SAMPLES point
 import json
 import re
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from castslice.functions.annotations import OPTIMIZE
@@ -176,11 +175,3 @@ def revert(namespace: str, kind: str, name: str) -> str:
         patch = {part: patch}
     return (f"kubectl patch {kind.lower()} {name} -n {namespace} --type merge -p "
             f"'{json.dumps(patch, separators=(',', ':'))}'")
-
-
-def by_verdict(found: list[Verdict]) -> dict[str, int]:
-    """How many workloads got each verdict."""
-    counted: dict[str, int] = defaultdict(int)
-    for item in found:
-        counted[item.verdict] += 1
-    return dict(counted)
